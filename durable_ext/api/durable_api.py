@@ -1,0 +1,229 @@
+"""The Durable Functions HTTP API under /runtime/webhooks/durabletask (also the SDK client's RPC base)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from ..client import ClientError, DurableClientService, InstanceNotFoundError
+from ..engine.history import parse_timestamp
+from ..engine.status import RuntimeStatus
+from ..store.base import InstanceQuery
+from .status import status_payload
+from .urls import WEBHOOK_PATH, WebhookUrls
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_RUNNING_FOR_STATUS = {
+    RuntimeStatus.RUNNING,
+    RuntimeStatus.PENDING,
+    RuntimeStatus.CONTINUED_AS_NEW,
+    RuntimeStatus.SUSPENDED,
+}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/json", headers=headers or {}
+    )
+
+
+def _error(status: int, message: str, exc_type: str = "System.ArgumentException") -> web.Response:
+    headline = (
+        "One or more of the arguments submitted is incorrect"
+        if status < 500
+        else "Something went wrong while processing your request"
+    )
+    return _json({"Message": headline, "ExceptionMessage": message, "ExceptionType": exc_type, "StackTrace": None}, status)
+
+
+def _query(request: web.Request, name: str) -> str | None:
+    """Query keys are case-insensitive in the .NET host."""
+    lowered = name.lower()
+    for key, value in request.query.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _flag(request: web.Request, name: str, default: bool) -> bool:
+    value = _query(request, name)
+    if value is None or value == "":
+        return default
+    if value.lower() not in ("true", "false"):
+        raise ClientError(f"Query parameter '{name}' must be true or false, got '{value}'.")
+    return value.lower() == "true"
+
+
+def _date(request: web.Request, name: str) -> datetime | None:
+    value = _query(request, name)
+    if not value:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise ClientError(f"Query parameter '{name}' is not a valid date: '{value}'.") from None
+
+
+def _statuses(request: web.Request) -> frozenset[RuntimeStatus]:
+    found: set[RuntimeStatus] = set()
+    for key, value in request.query.items():
+        if key.lower() != "runtimestatus":
+            continue
+        for name in filter(None, (v.strip() for v in value.split(","))):
+            try:
+                found.add(RuntimeStatus(name))
+            except ValueError:
+                valid = ", ".join(s.value for s in RuntimeStatus)
+                raise ClientError(f"Unknown runtimeStatus '{name}'. Valid values: {valid}.") from None
+    return frozenset(found)
+
+
+def _parse_json_body(raw: bytes) -> tuple[bool, Any]:
+    """(present, value) of an optional JSON body; raises ClientError on malformed JSON."""
+    if not raw.strip():
+        return False, None
+    try:
+        return True, json.loads(raw)
+    except ValueError as exc:
+        raise ClientError(f"Invalid JSON content: {exc}.") from None
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class DurableHttpApi:
+    def __init__(self, client: DurableClientService, urls: WebhookUrls) -> None:
+        self.client = client
+        self.urls = urls
+
+    def routes(self) -> list[web.RouteDef]:
+        p = WEBHOOK_PATH
+        wrap = self._guard
+        return [
+            web.post(p + "/orchestrators/{function}", wrap(self.start)),
+            web.post(p + "/orchestrators/{function}/{instance_id}", wrap(self.start)),
+            web.get(p + "/instances", wrap(self.list_instances)),
+            web.get(p + "/instances/", wrap(self.list_instances)),
+            web.delete(p + "/instances", wrap(self.purge_by)),
+            web.delete(p + "/instances/", wrap(self.purge_by)),
+            web.get(p + "/instances/{instance_id}", wrap(self.get_status)),
+            web.delete(p + "/instances/{instance_id}", wrap(self.purge)),
+            web.post(p + "/instances/{instance_id}/terminate", wrap(self.terminate)),
+            web.post(p + "/instances/{instance_id}/suspend", wrap(self.suspend)),
+            web.post(p + "/instances/{instance_id}/resume", wrap(self.resume)),
+            web.post(p + "/instances/{instance_id}/raiseEvent/{event_name}", wrap(self.raise_event)),
+        ]
+
+    def _guard(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except InstanceNotFoundError:
+                return web.Response(status=404)
+            except ClientError as exc:
+                return _error(exc.status, str(exc))
+
+        return guarded
+
+    def _urls_for(self, request: web.Request) -> WebhookUrls:
+        # Links point back at the origin the caller used, as the .NET host does.
+        return replace(self.urls, origin=str(request.url.origin()))
+
+    async def start(self, request: web.Request) -> web.StreamResponse:
+        present, value = _parse_json_body(await request.read())
+        instance_id = await self.client.start_new(
+            request.match_info["function"],
+            request.match_info.get("instance_id"),
+            _compact(value) if present else None,
+        )
+        payload = self._urls_for(request).check_status_payload(instance_id)
+        headers = {"Location": payload["statusQueryGetUri"], "Retry-After": "10"}
+        return _json(payload, 202, headers)
+
+    async def get_status(self, request: web.Request) -> web.StreamResponse:
+        instance_id = request.match_info["instance_id"]
+        state = await self.client.get_instance(instance_id)
+        if state is None:
+            return web.Response(status=404)
+        show_history = _flag(request, "showHistory", False)
+        history = await self.client.get_history(instance_id) if show_history else None
+        body = status_payload(
+            state,
+            show_input=_flag(request, "showInput", True),
+            history=history,
+            show_history_output=_flag(request, "showHistoryOutput", False),
+        )
+        if state.runtime_status in _RUNNING_FOR_STATUS:
+            return _json(body, 202, {"Location": str(request.url), "Retry-After": "5"})
+        if state.runtime_status == RuntimeStatus.FAILED and _flag(request, "returnInternalServerErrorOnFailure", False):
+            return _json(body, 500)
+        return _json(body, 200)
+
+    async def list_instances(self, request: web.Request) -> web.StreamResponse:
+        top = _query(request, "top")
+        try:
+            page_size = int(top) if top else 100
+        except ValueError:
+            raise ClientError(f"Query parameter 'top' must be a whole number, got '{top}'.") from None
+        if page_size < 1:
+            raise ClientError("Query parameter 'top' must be at least 1.")
+        query = InstanceQuery(
+            created_from=_date(request, "createdTimeFrom"),
+            created_to=_date(request, "createdTimeTo"),
+            statuses=_statuses(request),
+            instance_id_prefix=_query(request, "instanceIdPrefix") or None,
+            page_size=page_size,
+            continuation_token=request.headers.get("x-ms-continuation-token") or None,
+        )
+        try:
+            page = await self.client.list_instances(query)
+        except ValueError as exc:
+            raise ClientError(str(exc)) from None
+        show_input = _flag(request, "showInput", False)
+        body = [status_payload(s, show_input=show_input) for s in page.instances]
+        return _json(body, 200, {"x-ms-continuation-token": page.continuation_token or ""})
+
+    async def purge(self, request: web.Request) -> web.StreamResponse:
+        deleted = await self.client.purge(request.match_info["instance_id"])
+        if deleted == 0:
+            return web.Response(status=404)
+        return _json({"instancesDeleted": deleted})
+
+    async def purge_by(self, request: web.Request) -> web.StreamResponse:
+        created_from = _date(request, "createdTimeFrom")
+        if created_from is None:
+            return _json("Please provide value for 'createdTimeFrom' parameter.", 400)
+        deleted = await self.client.purge_by(created_from, _date(request, "createdTimeTo"), _statuses(request))
+        if deleted == 0:
+            return web.Response(status=404)
+        return _json({"instancesDeleted": deleted})
+
+    async def terminate(self, request: web.Request) -> web.StreamResponse:
+        await self.client.terminate(request.match_info["instance_id"], _query(request, "reason"))
+        return web.Response(status=202)
+
+    async def suspend(self, request: web.Request) -> web.StreamResponse:
+        await self.client.suspend(request.match_info["instance_id"], _query(request, "reason"))
+        return web.Response(status=202)
+
+    async def resume(self, request: web.Request) -> web.StreamResponse:
+        await self.client.resume(request.match_info["instance_id"], _query(request, "reason"))
+        return web.Response(status=202)
+
+    async def raise_event(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        if raw.strip() and request.content_type != "application/json":
+            return _json({"Message": "Only application/json request content is supported"}, 400)
+        present, value = _parse_json_body(raw)
+        await self.client.raise_event(
+            request.match_info["instance_id"],
+            request.match_info["event_name"],
+            _compact(value) if present else None,
+        )
+        return web.Response(status=202)

@@ -1,0 +1,101 @@
+"""`python -m durable_ext start`: serve a Functions app like `func start`, with no Core Tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .app.errors import AppLoadError
+from .config import ConfigError
+from .host import DurableHost, HostOptions, HostStartError
+from .store.sqlite import HubInUseError
+
+KIND_BY_TRIGGER = {
+    "orchestrationtrigger": "orchestrationTrigger",
+    "activitytrigger": "activityTrigger",
+    "entitytrigger": "entityTrigger",
+}
+
+
+def _default_options(args: argparse.Namespace) -> HostOptions:
+    """From the repo root with no --script-root, serve sample_app with the root host.json and settings."""
+    cwd = Path.cwd()
+    if args.script_root is not None:
+        root = Path(args.script_root).resolve()
+        return HostOptions(script_root=root, port=args.port, bind=args.bind)
+    if (cwd / "sample_app").is_dir() and not (cwd / "function_app.py").exists():
+        return HostOptions(
+            script_root=cwd / "sample_app",
+            host_json=cwd / "host.json",
+            local_settings=cwd / "local.settings.json",
+            port=args.port,
+            bind=args.bind,
+        )
+    return HostOptions(script_root=cwd, port=args.port, bind=args.bind)
+
+
+def _describe_functions(host: DurableHost) -> str:
+    lines = ["", "Functions:", ""]
+    prefix = host.config.settings.http.route_prefix.strip("/")
+    for name, spec in sorted(host.app.functions.items()):
+        trigger = spec.trigger.type
+        if trigger.lower() == "httptrigger":
+            methods = ",".join(m.upper() for m in (spec.trigger.get("methods") or [])) or "GET,POST,PUT,DELETE,PATCH"
+            route = str(spec.trigger.get("route") or spec.name)
+            path = "/".join(p for p in (prefix, route.strip("/")) if p)
+            lines.append(f"\t{name}: [{methods}] {host.origin}/{path}")
+        else:
+            lines.append(f"\t{name}: {KIND_BY_TRIGGER.get(trigger.lower(), trigger)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+async def _serve(options: HostOptions) -> int:
+    host = DurableHost(options)
+    for warning in host.app.warnings:
+        logging.getLogger("durable_ext.host").warning("%s", warning)
+    await host.start()
+    store = getattr(host.store, "path", None)
+    print(f"Task hub '{host.hub_name}' on the embedded store ({store})." if store else f"Task hub '{host.hub_name}'.")
+    if options.bind in ("127.0.0.1", "localhost", "::1"):
+        print("No keys are configured: listening on loopback only, every route is open (as with Core Tools).")
+    print(_describe_functions(host), flush=True)
+    print(f"Host started on {host.origin}. Press Ctrl+C to stop.", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("Stopping host...", flush=True)
+    await host.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m durable_ext", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="serve a Functions app (like `func start`)")
+    start.add_argument("--script-root", help="the app folder (host.json, function folders or function_app.py)")
+    start.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071)")
+    start.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    start.add_argument("--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="[%(asctime)s] %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_serve(_default_options(args)))
+    except (ConfigError, AppLoadError, HostStartError, HubInUseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on {args.bind}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2

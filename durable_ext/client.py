@@ -1,0 +1,162 @@
+"""Client operations on a task hub (what `durableClient` and the HTTP API do), above the store."""
+
+from __future__ import annotations
+
+import uuid
+
+from datetime import datetime
+
+from .app.loader import LoadedApp
+from .clock import Clock
+from .engine.history import EventType, HistoryEvent, format_timestamp
+from .engine.messages import TaskMessage
+from .engine.status import InstanceState, RuntimeStatus
+from .store.base import InstanceExistsError, InstancePage, InstanceQuery, TaskHubStore
+
+
+class ClientError(Exception):
+    """A client request that cannot be served; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+
+class InstanceNotFoundError(ClientError):
+    status = 404
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"No instance with ID '{instance_id}' found.")
+
+
+class InstanceNotRunningError(ClientError):
+    status = 410
+
+    def __init__(self, instance_id: str, runtime_status: RuntimeStatus, action: str) -> None:
+        super().__init__(
+            f"Cannot {action} instance '{instance_id}': it is {runtime_status.value}, not running."
+        )
+
+
+class InstanceConflictError(ClientError):
+    status = 409
+
+
+def validate_instance_id(instance_id: str) -> None:
+    """The Durable Functions client's rules for instance ids."""
+    if not instance_id:
+        raise ClientError("Instance ID must not be empty.")
+    if len(instance_id) > 256:
+        raise ClientError(f"Instance ID '{instance_id[:40]}...' is longer than 256 characters.")
+    if instance_id.startswith("@"):
+        raise ClientError(f"Instance ID '{instance_id}' must not start with '@' (reserved for entities).")
+    bad = [c for c in instance_id if c in "/\\#?" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F]
+    if bad:
+        raise ClientError(f"Instance ID '{instance_id}' contains the character {bad[0]!r}, which is not allowed.")
+
+
+class DurableClientService:
+    def __init__(self, store: TaskHubStore, app: LoadedApp, clock: Clock, *, overwrite_any_state: bool = False) -> None:
+        self.store = store
+        self.app = app
+        self.clock = clock
+        self.overwrite_any_state = overwrite_any_state
+
+    def _now(self) -> datetime:
+        return self.clock.now()
+
+    async def start_new(self, name: str, instance_id: str | None, input_text: str | None) -> str:
+        """Start orchestrator `name`; `input_text` is the serialized input (JSON text) or None."""
+        spec = self.app.orchestrator(name)
+        if spec is None:
+            known = sorted(s.durable_name for s in self.app.functions_by_trigger_type("orchestrationTrigger"))
+            raise ClientError(
+                f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
+                f"Known orchestrators: {', '.join(known) or 'none'}."
+            )
+        instance_id = instance_id or uuid.uuid4().hex
+        validate_instance_id(instance_id)
+        now = self._now()
+        execution_id = uuid.uuid4().hex
+        start = HistoryEvent(
+            EventType.EXECUTION_STARTED,
+            timestamp=format_timestamp(now),
+            name=spec.durable_name,
+            version="",
+            input=input_text,
+            instance_id=instance_id,
+            execution_id=execution_id,
+            generation=0,
+        )
+        row = InstanceState(
+            instance_id=instance_id,
+            name=spec.durable_name,
+            execution_id=execution_id,
+            runtime_status=RuntimeStatus.PENDING,
+            created_time=now,
+            last_updated_time=now,
+            input=input_text,
+        )
+        try:
+            await self.store.start_orchestration(
+                row,
+                TaskMessage(instance_id, start, execution_id=execution_id),
+                overwrite_running=self.overwrite_any_state,
+            )
+        except InstanceExistsError as exc:
+            raise InstanceConflictError(str(exc)) from exc
+        return instance_id
+
+    async def get_instance(self, instance_id: str) -> InstanceState | None:
+        return await self.store.get_instance(instance_id)
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        return await self.store.get_history(instance_id)
+
+    async def list_instances(self, query: InstanceQuery) -> InstancePage:
+        return await self.store.query_instances(query)
+
+    async def _require(self, instance_id: str, action: str, allowed: frozenset[RuntimeStatus]) -> InstanceState:
+        state = await self.store.get_instance(instance_id)
+        if state is None:
+            raise InstanceNotFoundError(instance_id)
+        if state.runtime_status not in allowed:
+            raise InstanceNotRunningError(instance_id, state.runtime_status, action)
+        return state
+
+    async def _send(self, instance_id: str, event: HistoryEvent, execution_id: str | None = None) -> None:
+        await self.store.send_messages([TaskMessage(instance_id, event, execution_id=execution_id)])
+
+    async def terminate(self, instance_id: str, reason: str | None) -> None:
+        await self._require(instance_id, "terminate", _ACTIVE)
+        now = format_timestamp(self._now())
+        await self._send(instance_id, HistoryEvent(EventType.EXECUTION_TERMINATED, timestamp=now, input=reason))
+
+    async def suspend(self, instance_id: str, reason: str | None) -> None:
+        await self._require(instance_id, "suspend", _ACTIVE)
+        now = format_timestamp(self._now())
+        await self._send(instance_id, HistoryEvent(EventType.EXECUTION_SUSPENDED, timestamp=now, reason=reason))
+
+    async def resume(self, instance_id: str, reason: str | None) -> None:
+        await self._require(instance_id, "resume", _ACTIVE)
+        now = format_timestamp(self._now())
+        await self._send(instance_id, HistoryEvent(EventType.EXECUTION_RESUMED, timestamp=now, reason=reason))
+
+    async def raise_event(self, instance_id: str, event_name: str, data_text: str | None) -> None:
+        """`data_text` is the event payload as compact JSON text, stored as EventRaised.Input."""
+        await self._require(instance_id, "raise an event to", _ACTIVE)
+        now = format_timestamp(self._now())
+        await self._send(instance_id, HistoryEvent(EventType.EVENT_RAISED, timestamp=now, name=event_name, input=data_text))
+
+    async def purge(self, instance_id: str) -> int:
+        return await self.store.purge_instance(instance_id)
+
+    async def purge_by(
+        self, created_from: datetime, created_to: datetime | None, statuses: frozenset[RuntimeStatus]
+    ) -> int:
+        return await self.store.purge_instances(created_from, created_to or self._now(), statuses)
+
+
+_ACTIVE = frozenset(
+    {RuntimeStatus.RUNNING, RuntimeStatus.PENDING, RuntimeStatus.SUSPENDED, RuntimeStatus.CONTINUED_AS_NEW}
+)
+
+__all__ = ["DurableClientService", "ClientError", "InstanceNotFoundError", "InstanceNotRunningError"]

@@ -1,0 +1,99 @@
+"""The activity dispatcher: runs TaskScheduled work items on the pool, at most
+`maxConcurrentActivityFunctions` at a time, and reports TaskCompleted / TaskFailed to the orchestration."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+import uuid
+
+from azure.functions.meta import Datum
+
+from ..app.loader import LoadedApp
+from ..app.spec import InvocationRequest, Invoker
+from ..clock import Clock
+from ..engine.history import EventType, HistoryEvent, format_timestamp
+from ..engine.messages import TaskMessage
+from ..engine.replay import HTTP_ACTIVITY_NAME
+from ..store.base import ActivityWorkItem, TaskHubStore
+from .loop import WorkLoop
+
+log = logging.getLogger("durable_ext.dispatch")
+
+
+def activity_input_text(stored_input: str | None) -> str:
+    """Work items hold a one-element JSON array; the worker gets element 0 as text (sdk-protocol §4)."""
+    values = json.loads(stored_input) if stored_input else []
+    first = values[0] if isinstance(values, list) and values else None
+    return first if isinstance(first, str) else json.dumps(first)
+
+
+class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
+    def __init__(
+        self,
+        store: TaskHubStore,
+        app: LoadedApp,
+        invoker: Invoker,
+        clock: Clock,
+        *,
+        max_concurrent: int,
+        poll_interval: float,
+    ) -> None:
+        super().__init__("activities", store.work_signal, store, clock, max_concurrent, poll_interval)
+        self.app = app
+        self.invoker = invoker
+
+    async def lock_next(self) -> ActivityWorkItem | None:
+        return await self.store.lock_next_activity()
+
+    async def process(self, item: ActivityWorkItem) -> None:
+        try:
+            outcome = await self._execute(item)
+        except Exception:
+            log.exception("Activity work item for '%s' could not run; retrying later", item.instance_id)
+            await self.store.abandon_activity(item, delay_seconds=10.0)
+            return
+        await self.store.complete_activity(
+            item, TaskMessage(item.instance_id, outcome, execution_id=item.execution_id)
+        )
+
+    async def _execute(self, item: ActivityWorkItem) -> HistoryEvent:
+        scheduled = item.event
+        name = scheduled.name or ""
+        now = format_timestamp(self.clock.now())
+        spec = self.app.activity(name)
+        if spec is None:
+            kind = "built-in durable HTTP" if name == HTTP_ACTIVITY_NAME else "activity"
+            known = ", ".join(sorted(s.durable_name for s in self.app.functions_by_trigger_type("activityTrigger")))
+            return HistoryEvent(
+                EventType.TASK_FAILED,
+                timestamp=now,
+                task_scheduled_id=scheduled.event_id,
+                reason=f"The {kind} function '{name}' does not exist in this app (known activities: "
+                f"{known or 'none'}).",
+                details="",
+            )
+        request = InvocationRequest(
+            function=spec,
+            inputs={spec.trigger.name: Datum(activity_input_text(scheduled.input), "string")},
+            invocation_id=str(uuid.uuid4()),
+        )
+        result = await self.invoker.invoke(request)
+        now = format_timestamp(self.clock.now())
+        if result.error is None:
+            value = result.return_value.value if result.return_value is not None else None
+            return HistoryEvent(
+                EventType.TASK_COMPLETED,
+                timestamp=now,
+                task_scheduled_id=scheduled.event_id,
+                result=value if isinstance(value, str) or value is None else json.dumps(value),
+            )
+        error = result.error
+        return HistoryEvent(
+            EventType.TASK_FAILED,
+            timestamp=now,
+            task_scheduled_id=scheduled.event_id,
+            reason=f"Activity function '{spec.durable_name}' failed: {type(error).__name__}: {error}",
+            details="".join(traceback.format_exception(error)).strip(),
+        )

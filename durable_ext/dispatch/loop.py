@@ -1,0 +1,87 @@
+"""A bounded-concurrency polling loop shared by the dispatchers: lock work, process it, repeat.
+
+It wakes at once when this host enqueued work (the store's signal), when the next delayed message
+(a timer) becomes visible, or after `poll_interval` for work other hosts or clients wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from typing import Generic, TypeVar
+
+from ..clock import Clock
+from ..store.base import TaskHubStore, WorkSignal
+
+T = TypeVar("T")
+log = logging.getLogger("durable_ext.dispatch")
+
+
+class WorkLoop(ABC, Generic[T]):
+    def __init__(
+        self,
+        name: str,
+        signal: WorkSignal,
+        store: TaskHubStore,
+        clock: Clock,
+        max_concurrent: int,
+        poll_interval: float,
+    ) -> None:
+        self.name = name
+        self.signal = signal
+        self.store = store
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self._slots = asyncio.Semaphore(max(1, max_concurrent))
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    @abstractmethod
+    async def lock_next(self) -> T | None: ...
+
+    @abstractmethod
+    async def process(self, item: T) -> None: ...
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            await self._slots.acquire()
+            try:
+                item = await self.lock_next()
+            except Exception:
+                self._slots.release()
+                log.exception("%s: reading the task hub failed; retrying", self.name)
+                await asyncio.sleep(1.0)
+                continue
+            if item is None:
+                self._slots.release()
+                await self.signal.wait(await self._idle_timeout())
+                continue
+            task = asyncio.create_task(self._process_and_release(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _process_and_release(self, item: T) -> None:
+        try:
+            await self.process(item)
+        except Exception:
+            log.exception("%s: unexpected error", self.name)
+        finally:
+            self._slots.release()
+
+    async def _idle_timeout(self) -> float:
+        timeout = self.poll_interval
+        next_visible = await self.store.next_visible_time()
+        if next_visible is not None:
+            timeout = min(timeout, max(0.0, (next_visible - self.clock.now()).total_seconds()))
+        return timeout
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.signal.notify()
+
+    async def close(self) -> None:
+        """Stop taking work and let what is running finish (its results are committed)."""
+        self.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,101 @@
+"""The orchestration dispatcher: locks instances with new messages and runs one episode each.
+
+Orchestrator code runs on one thread per host (the documented single-threaded rule); episodes of
+different instances overlap only while they wait on storage, bounded by
+`maxConcurrentOrchestratorFunctions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from azure.functions.meta import Datum
+
+from ..app.loader import LoadedApp
+from ..app.spec import InvocationRequest, Invoker
+from ..clock import Clock
+from ..engine.orchestration import EpisodeOptions, OrchestrationEpisode
+from ..store.base import OrchestrationWorkItem, TaskHubStore
+from .loop import WorkLoop
+
+log = logging.getLogger("durable_ext.dispatch")
+
+
+class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
+    def __init__(
+        self,
+        store: TaskHubStore,
+        app: LoadedApp,
+        invoker: Invoker,
+        clock: Clock,
+        *,
+        max_concurrent: int,
+        options: EpisodeOptions,
+        poll_interval: float,
+    ) -> None:
+        super().__init__("orchestrations", store.control_signal, store, clock, max_concurrent, poll_interval)
+        self.app = app
+        self.invoker = invoker
+        self.options = options
+        self._orchestrator_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestrator")
+
+    async def lock_next(self) -> OrchestrationWorkItem | None:
+        return await self.store.lock_next_orchestration()
+
+    async def process(self, item: OrchestrationWorkItem) -> None:
+        try:
+            episode = OrchestrationEpisode(
+                item.instance_id,
+                item.instance,
+                item.history,
+                item.messages,
+                now=self.clock.now(),
+                options=self.options,
+            )
+            while episode.needs_invoke:
+                await self._run_orchestrator(episode)
+            commit = episode.commit()
+            for dropped in commit.dropped:
+                log.info(
+                    "Dropped %s message for instance '%s': %s",
+                    dropped.message.event.event_type.dtfx_name,
+                    item.instance_id,
+                    dropped.reason,
+                )
+            await self.store.complete_orchestration(item, commit)
+        except Exception:
+            log.exception("Episode of instance '%s' failed; its messages will be retried", item.instance_id)
+            await self.store.abandon_orchestration(item, delay_seconds=5.0)
+
+    async def _run_orchestrator(self, episode: OrchestrationEpisode) -> None:
+        assert episode.state is not None
+        name = episode.state.name
+        spec = self.app.orchestrator(name)
+        if spec is None:
+            known = ", ".join(sorted(s.durable_name for s in self.app.functions_by_trigger_type("orchestrationTrigger")))
+            episode.apply_exception(
+                LookupError(
+                    f"The orchestrator function '{name}' does not exist in this app (known orchestrators: "
+                    f"{known or 'none'})."
+                )
+            )
+            return
+        request = InvocationRequest(
+            function=spec,
+            inputs={spec.trigger.name: Datum(episode.trigger_payload(), "string")},
+            invocation_id=str(uuid.uuid4()),
+        )
+        result = await self.invoker.invoke(request, executor=self._orchestrator_thread)
+        if result.error is not None:
+            episode.apply_exception(result.error)
+        elif result.return_value is None:
+            episode.apply_exception(ValueError("the orchestrator returned nothing (is it wrapped with Orchestrator.create?)"))
+        else:
+            episode.apply_result(result.return_value.value)
+
+    async def close(self) -> None:
+        await super().close()
+        self._orchestrator_thread.shutdown(wait=False, cancel_futures=True)

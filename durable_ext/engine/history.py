@@ -1,0 +1,201 @@
+"""The DurableTask history model: typed events and their one JSON codec (DTFx PascalCase shape)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from enum import IntEnum
+from typing import Any
+
+
+class EventType(IntEnum):
+    """DurableTask.Core `EventType`; values are fixed because out-of-proc SDKs depend on them."""
+
+    EXECUTION_STARTED = 0
+    EXECUTION_COMPLETED = 1
+    EXECUTION_FAILED = 2
+    EXECUTION_TERMINATED = 3
+    TASK_SCHEDULED = 4
+    TASK_COMPLETED = 5
+    TASK_FAILED = 6
+    SUB_ORCHESTRATION_INSTANCE_CREATED = 7
+    SUB_ORCHESTRATION_INSTANCE_COMPLETED = 8
+    SUB_ORCHESTRATION_INSTANCE_FAILED = 9
+    TIMER_CREATED = 10
+    TIMER_FIRED = 11
+    ORCHESTRATOR_STARTED = 12
+    ORCHESTRATOR_COMPLETED = 13
+    EVENT_SENT = 14
+    EVENT_RAISED = 15
+    CONTINUE_AS_NEW = 16
+    GENERIC_EVENT = 17
+    HISTORY_STATE = 18
+    EXECUTION_SUSPENDED = 19
+    EXECUTION_RESUMED = 20
+    EXECUTION_REWOUND = 21
+
+    @property
+    def dtfx_name(self) -> str:
+        """The .NET enum name (`TaskScheduled`), used in Table rows and the status API."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+
+EVENT_TYPE_BY_NAME = {t.dtfx_name: t for t in EventType}
+
+# Events that schedule work; their EventId is the orchestrator's sequence number.
+SCHEDULING_EVENTS = frozenset(
+    {
+        EventType.TASK_SCHEDULED,
+        EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+        EventType.TIMER_CREATED,
+        EventType.EVENT_SENT,
+    }
+)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """.NET round-trip UTC text: up to 7 fraction digits, trailing zeros dropped, none when zero."""
+    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += "." + f"{moment.microsecond:06d}0".rstrip("0")
+    return text + "Z"
+
+
+def format_status_time(moment: datetime) -> str:
+    """Status payload times carry no fraction (`yyyy-MM-ddTHH:mm:ssZ`)."""
+    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse ISO-8601 text with 0-7 fraction digits; naive values and `Z` are taken as UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    main, sep, rest = value.partition(".")
+    if sep:
+        digits = ""
+        tail = ""
+        for i, ch in enumerate(rest):
+            if not ch.isdigit():
+                tail = rest[i:]
+                break
+            digits += ch
+        value = f"{main}.{digits[:6].ljust(6, '0')}{tail}"
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One history event. Fields left None are absent from the JSON, as in DTFx."""
+
+    event_type: EventType
+    event_id: int = -1
+    timestamp: str = ""
+    is_played: bool = False
+    name: str | None = None
+    version: str | None = None
+    input: str | None = None
+    result: str | None = None
+    reason: str | None = None
+    details: str | None = None
+    task_scheduled_id: int | None = None
+    timer_id: int | None = None
+    fire_at: str | None = None
+    instance_id: str | None = None
+    execution_id: str | None = None
+    parent_instance: dict[str, Any] | None = None
+    orchestration_status: int | None = None
+    generation: int | None = None
+    scheduled_start_time: str | None = None
+    tags: dict[str, str] | None = None
+    failure_details: dict[str, Any] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def with_played(self, played: bool) -> HistoryEvent:
+        return self if self.is_played == played else replace(self, is_played=played)
+
+
+# (field, JSON key) pairs written for every event type that carries them.
+_SIMPLE_FIELDS = (
+    ("name", "Name"),
+    ("version", "Version"),
+    ("input", "Input"),
+    ("result", "Result"),
+    ("reason", "Reason"),
+    ("details", "Details"),
+    ("task_scheduled_id", "TaskScheduledId"),
+    ("timer_id", "TimerId"),
+    ("fire_at", "FireAt"),
+    ("parent_instance", "ParentInstance"),
+    ("orchestration_status", "OrchestrationStatus"),
+    ("generation", "Generation"),
+    ("scheduled_start_time", "ScheduledStartTime"),
+    ("tags", "Tags"),
+    ("failure_details", "FailureDetails"),
+)
+_KNOWN_KEYS = {key for _, key in _SIMPLE_FIELDS} | {
+    "EventType",
+    "EventId",
+    "Timestamp",
+    "IsPlayed",
+    "InstanceId",
+    "OrchestrationInstance",
+}
+
+
+def event_to_json(event: HistoryEvent) -> dict[str, Any]:
+    """The DTFx/Newtonsoft JSON object of an event (the shape the SDK's history and queues use)."""
+    out: dict[str, Any] = {
+        "EventType": int(event.event_type),
+        "EventId": event.event_id,
+        "IsPlayed": event.is_played,
+        "Timestamp": event.timestamp,
+    }
+    for attr, key in _SIMPLE_FIELDS:
+        value = getattr(event, attr)
+        if value is not None:
+            out[key] = value
+    if event.event_type == EventType.EXECUTION_STARTED:
+        out["OrchestrationInstance"] = {"InstanceId": event.instance_id, "ExecutionId": event.execution_id}
+        out.setdefault("Version", "")  # the SDK reads ExecutionStarted.Version with no default
+        out.setdefault("ParentInstance", None)
+    elif event.instance_id is not None:
+        out["InstanceId"] = event.instance_id
+    out.update(event.extras)
+    return out
+
+
+def event_from_json(data: dict[str, Any]) -> HistoryEvent:
+    """Inverse of `event_to_json`; accepts the EventType as an int or a DTFx name."""
+    raw_type = data["EventType"]
+    event_type = EVENT_TYPE_BY_NAME[raw_type] if isinstance(raw_type, str) else EventType(raw_type)
+    kwargs: dict[str, Any] = {attr: data.get(key) for attr, key in _SIMPLE_FIELDS if data.get(key) is not None}
+    instance = data.get("OrchestrationInstance")
+    if isinstance(instance, dict):
+        kwargs["instance_id"] = instance.get("InstanceId")
+        kwargs["execution_id"] = instance.get("ExecutionId")
+    elif data.get("InstanceId") is not None:
+        kwargs["instance_id"] = data["InstanceId"]
+    extras = {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
+    return HistoryEvent(
+        event_type=event_type,
+        event_id=int(data.get("EventId", -1)),
+        timestamp=str(data.get("Timestamp", "")),
+        is_played=bool(data.get("IsPlayed", False)),
+        extras=extras,
+        **kwargs,
+    )
+
+
+def dumps_event(event: HistoryEvent) -> str:
+    return json.dumps(event_to_json(event), separators=(",", ":"))
+
+
+def loads_event(text: str) -> HistoryEvent:
+    return event_from_json(json.loads(text))

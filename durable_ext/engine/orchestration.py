@@ -1,0 +1,369 @@
+"""One orchestration episode, as pure code: reconcile new messages with the stored state, build the
+SDK's trigger payload, and turn the SDK's answer into history, outbound messages and a new status.
+
+Usage (the dispatcher's loop; ContinueAsNew makes `needs_invoke` true again for the new generation):
+
+    episode = OrchestrationEpisode(instance, history, messages, now=clock.now(), options=...)
+    while episode.needs_invoke:
+        episode.apply_result(invoke(episode.trigger_payload()))   # or apply_exception(exc)
+    commit(episode.commit())
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from .actions import OrchestratorOutput, parse_orchestrator_exception, parse_orchestrator_output
+from .errors import NonDeterminismError
+from .history import EventType, HistoryEvent, event_to_json, format_timestamp
+from .messages import TaskMessage
+from .replay import ReplayContext, ReplayResult, replay_actions
+from .status import InstanceState, RuntimeStatus
+
+_COMPLETIONS_BY_ID = {
+    EventType.TASK_COMPLETED: "task_scheduled_id",
+    EventType.TASK_FAILED: "task_scheduled_id",
+    EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: "task_scheduled_id",
+    EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: "task_scheduled_id",
+    EventType.TIMER_FIRED: "timer_id",
+}
+_SCHEDULER_OF = {
+    EventType.TASK_COMPLETED: EventType.TASK_SCHEDULED,
+    EventType.TASK_FAILED: EventType.TASK_SCHEDULED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+    EventType.TIMER_FIRED: EventType.TIMER_CREATED,
+}
+
+
+@dataclass(frozen=True)
+class EpisodeOptions:
+    store_inputs_in_history: bool = False
+    # TimeSpan texts the SDK uses to split long timers; "00:00:00" disables splitting.
+    long_running_timer_interval: str = "00:00:00"
+    maximum_short_timer_duration: str = "00:00:00"
+
+
+@dataclass(frozen=True)
+class DroppedMessage:
+    message: TaskMessage
+    reason: str
+
+
+@dataclass
+class EpisodeCommit:
+    """What to persist atomically for this episode."""
+
+    instance: InstanceState | None  # None: nothing to write (every message was dropped)
+    history: list[HistoryEvent]  # events to append, or the whole history when `replaces_history`
+    replaces_history: bool
+    messages: list[TaskMessage]
+    dropped: list[DroppedMessage] = field(default_factory=list)
+    deferred: list[TaskMessage] = field(default_factory=list)  # not yet applicable: redeliver later
+
+
+def _played(event: HistoryEvent) -> HistoryEvent:
+    return event.with_played(event.event_type != EventType.ORCHESTRATOR_STARTED)
+
+
+class OrchestrationEpisode:
+    def __init__(
+        self,
+        instance_id: str,
+        instance: InstanceState | None,
+        history: list[HistoryEvent],
+        messages: list[TaskMessage],
+        *,
+        now: datetime,
+        options: EpisodeOptions | None = None,
+    ) -> None:
+        self.instance_id = instance_id
+        self.options = options or EpisodeOptions()
+        self.now = now
+        self.now_text = format_timestamp(now)
+        self.past: list[HistoryEvent] = [_played(e) for e in history]
+        self.new: list[HistoryEvent] = []
+        self.out_messages: list[TaskMessage] = []
+        self.dropped: list[DroppedMessage] = []
+        self.deferred: list[TaskMessage] = []
+        self.replaces_history = False
+        self.needs_invoke = False
+        self.state = instance
+        self._last_replay: ReplayResult | None = None
+        self._reconcile(messages)
+
+    # -- reconciling messages with the stored state -----------------------------------------------
+    def _started_event(self) -> HistoryEvent | None:
+        for event in (*self.past, *self.new):
+            if event.event_type == EventType.EXECUTION_STARTED:
+                return event
+        return None
+
+    def _drop(self, message: TaskMessage, reason: str) -> None:
+        self.dropped.append(DroppedMessage(message, reason))
+
+    def _reconcile(self, messages: list[TaskMessage]) -> None:
+        starts = [m for m in messages if m.event.event_type == EventType.EXECUTION_STARTED]
+        others = [m for m in messages if m.event.event_type != EventType.EXECUTION_STARTED]
+        current = self._started_event()
+        for start in starts:
+            # A new execution replaces the old one only if the instance row was reset for it (a client
+            # start over a finished instance) or the old one is finished; otherwise it is a duplicate.
+            restartable = current is None or (
+                start.event.execution_id != current.execution_id
+                and (
+                    self.state is None
+                    or self.state.runtime_status.is_terminal
+                    or self.state.execution_id == start.event.execution_id
+                )
+            )
+            if restartable:
+                self._begin_execution(start.event)
+                current = start.event
+            else:
+                self._drop(start, "duplicate start event")
+        if current is None:
+            for message in others:
+                self._drop(message, "no such instance")
+            return
+        if self.state is not None and self.state.runtime_status.is_terminal and not self.replaces_history:
+            for message in others:
+                self._drop(message, f"instance is {self.state.runtime_status.value}")
+            return
+
+        accepted: list[HistoryEvent] = []
+        known = [*self.past, *self.new]
+        for message in others:
+            event = message.event
+            if message.execution_id and message.execution_id != current.execution_id:
+                self._drop(message, "message for another execution")
+                continue
+            id_attr = _COMPLETIONS_BY_ID.get(event.event_type)
+            if id_attr is not None:
+                ref = getattr(event, id_attr)
+                if any(getattr(e, id_attr, None) == ref and e.event_type == event.event_type for e in known):
+                    self._drop(message, f"duplicate {event.event_type.dtfx_name} for id {ref}")
+                    continue
+                scheduler = _SCHEDULER_OF[event.event_type]
+                if not any(e.event_type == scheduler and e.event_id == ref for e in known):
+                    self.deferred.append(message)
+                    continue
+            accepted.append(replace(event, is_played=False))
+            known.append(event)
+        if not self.replaces_history and not accepted:
+            return
+        if not self.new:
+            self.new.append(self._orchestrator_started())
+        self.new.extend(accepted)
+        self._apply_control_events()
+
+    def _orchestrator_started(self) -> HistoryEvent:
+        return HistoryEvent(EventType.ORCHESTRATOR_STARTED, timestamp=self.now_text)
+
+    def _begin_execution(self, start: HistoryEvent) -> None:
+        """A new execution: history restarts at [OrchestratorStarted, ExecutionStarted]."""
+        previous = self.state
+        self.past = []
+        self.new = [self._orchestrator_started(), replace(start, is_played=False)]
+        self.replaces_history = True
+        parent = (start.parent_instance or {}).get("OrchestrationInstance") or {}
+        self.state = InstanceState(
+            instance_id=self.instance_id,
+            name=start.name or "",
+            execution_id=start.execution_id or uuid.uuid4().hex,
+            runtime_status=RuntimeStatus.RUNNING,
+            created_time=previous.created_time if previous is not None else self.now,
+            last_updated_time=self.now,
+            input=start.input,
+            version=start.version or "",
+            parent_instance_id=parent.get("InstanceId"),
+        )
+
+    def _apply_control_events(self) -> None:
+        """Terminate, suspend and resume act on the instance without running user code."""
+        assert self.state is not None
+        status = self.state.runtime_status
+        for event in self.new:
+            if event.event_type == EventType.EXECUTION_TERMINATED:
+                self._complete(RuntimeStatus.TERMINATED, event.input, sequence=-1)
+                return
+            if event.event_type == EventType.EXECUTION_SUSPENDED and not status.is_terminal:
+                status = RuntimeStatus.SUSPENDED
+            elif event.event_type == EventType.EXECUTION_RESUMED and status == RuntimeStatus.SUSPENDED:
+                status = RuntimeStatus.RUNNING
+        self.state = replace(self.state, runtime_status=status, last_updated_time=self.now)
+        self.needs_invoke = status != RuntimeStatus.SUSPENDED
+
+    # -- the SDK side ------------------------------------------------------------------------------
+    def trigger_payload(self) -> str:
+        """The JSON the orchestrationTrigger binding hands the SDK (sdk-protocol §1)."""
+        assert self.state is not None
+        start = self._started_event()
+        assert start is not None
+        history = [*self.past, *self.new]
+        payload: dict[str, Any] = {
+            "history": [event_to_json(e) for e in history],
+            "input": json.loads(start.input) if start.input is not None else None,
+            "instanceId": self.instance_id,
+            "isReplaying": bool(self.past),
+            "parentInstanceId": self.state.parent_instance_id,
+            "upperSchemaVersion": 1,
+            "upperSchemaVersionNew": 2,
+            "longRunningTimerIntervalDuration": self.options.long_running_timer_interval,
+            "maximumShortTimerDuration": self.options.maximum_short_timer_duration,
+            "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+        }
+        return json.dumps(payload)
+
+    def apply_exception(self, exc: BaseException) -> None:
+        """The SDK's handle raised: a failed orchestrator (with its actions so far, when attached)."""
+        failure = parse_orchestrator_exception(exc)
+        self._fail(failure.message)
+
+    def apply_result(self, payload: Any) -> None:
+        """Apply the SDK's OrchestratorState (JSON text or dict)."""
+        assert self.state is not None
+        self.needs_invoke = False
+        try:
+            output = parse_orchestrator_output(payload)
+        except (ValueError, TypeError) as exc:
+            self._fail(f"returned an invalid orchestrator state: {exc}")
+            return
+        if output.error:
+            self._fail(output.error)
+            return
+        try:
+            result = self._replay(output)
+        except NonDeterminismError as exc:
+            self._fail(str(exc))
+            return
+        except (ValueError, KeyError, TypeError) as exc:
+            self._fail(f"returned an action the host cannot run: {exc}")
+            return
+        if output.has_custom_status:
+            self.state = replace(self.state, custom_status=json.dumps(output.custom_status))
+        self.new.extend(result.new_events)
+        self.out_messages.extend(result.messages)
+        if not output.is_done:
+            return
+        if result.continue_as_new is not None:
+            self._continue_as_new(result)
+        elif result.open_tasks == 0:
+            text = json.dumps(output.output) if output.has_output else None
+            self._complete(RuntimeStatus.COMPLETED, text, sequence=result.next_sequence)
+
+    def _replay(self, output: OrchestratorOutput) -> ReplayResult:
+        assert self.state is not None
+        ctx = ReplayContext(
+            instance_id=self.instance_id,
+            execution_id=self.state.execution_id,
+            name=self.state.name,
+            store_inputs_in_history=self.options.store_inputs_in_history,
+        )
+        result = replay_actions(ctx, [*self.past, *self.new], output.actions, output.schema_version)
+        self._last_replay = result
+        return result
+
+    def _continue_as_new(self, result: ReplayResult) -> None:
+        assert self.state is not None and result.continue_as_new is not None
+        previous = self._started_event()
+        assert previous is not None
+        new_input = result.continue_as_new.get("input")
+        start = HistoryEvent(
+            EventType.EXECUTION_STARTED,
+            timestamp=self.now_text,
+            name=previous.name,
+            version=previous.version,
+            input=json.dumps(new_input) if new_input is not None else None,
+            instance_id=self.instance_id,
+            execution_id=uuid.uuid4().hex,
+            parent_instance=previous.parent_instance,
+            generation=(previous.generation or 0) + 1,
+            tags=previous.tags,
+        )
+        carried = [replace(e, is_played=False) for e in result.unconsumed_events]
+        custom_status = self.state.custom_status
+        # Messages for the old generation's work stay valid only for the old execution id: drop them.
+        self.out_messages = [m for m in self.out_messages if not m.is_work_item and m.visible_at is None]
+        self._begin_execution(start)
+        self.state = replace(self.state, custom_status=custom_status)
+        self.new.extend(carried)
+        self.needs_invoke = True
+
+    def _fail(self, message: str) -> None:
+        assert self.state is not None
+        self.needs_invoke = False
+        text = f"Orchestrator function '{self.state.name}' failed: {message}"
+        sequence = self._last_replay.next_sequence if self._last_replay else -1
+        details = {"ErrorType": "OrchestrationFailureException", "ErrorMessage": text, "IsNonRetriable": False}
+        self._complete(RuntimeStatus.FAILED, text, sequence=sequence, failure_details=details)
+
+    def _complete(
+        self,
+        status: RuntimeStatus,
+        output: str | None,
+        *,
+        sequence: int,
+        failure_details: dict[str, Any] | None = None,
+    ) -> None:
+        assert self.state is not None
+        self.needs_invoke = False
+        if status == RuntimeStatus.TERMINATED:
+            # Pending work of a terminated instance is abandoned; nothing new is scheduled.
+            self.out_messages = []
+        self.new.append(
+            HistoryEvent(
+                EventType.EXECUTION_COMPLETED,
+                event_id=sequence,
+                timestamp=self.now_text,
+                orchestration_status=status.orchestration_status_code,
+                result=output,
+                failure_details=failure_details,
+            )
+        )
+        self.state = replace(
+            self.state, runtime_status=status, output=output, last_updated_time=self.now, completed_time=self.now
+        )
+        self._notify_parent(status, output)
+
+    def _notify_parent(self, status: RuntimeStatus, output: str | None) -> None:
+        start = self._started_event()
+        parent = (start.parent_instance if start else None) or {}
+        target = parent.get("OrchestrationInstance") or {}
+        if not target.get("InstanceId"):
+            return
+        if status == RuntimeStatus.COMPLETED:
+            event = HistoryEvent(
+                EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+                timestamp=self.now_text,
+                task_scheduled_id=parent.get("TaskScheduleId"),
+                result=output,
+            )
+        else:
+            event = HistoryEvent(
+                EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+                timestamp=self.now_text,
+                task_scheduled_id=parent.get("TaskScheduleId"),
+                reason=output or status.value,
+                details=None,
+            )
+        self.out_messages.append(TaskMessage(target["InstanceId"], event, execution_id=target.get("ExecutionId")))
+
+    # -- result ------------------------------------------------------------------------------------
+    def commit(self) -> EpisodeCommit:
+        if not self.new:
+            return EpisodeCommit(None, [], False, [], self.dropped, self.deferred)
+        events = [*self.new, HistoryEvent(EventType.ORCHESTRATOR_COMPLETED, timestamp=self.now_text)]
+        stored = [_played(e) for e in events]
+        return EpisodeCommit(
+            instance=self.state,
+            history=stored,
+            replaces_history=self.replaces_history,
+            messages=self.out_messages,
+            dropped=self.dropped,
+            deferred=self.deferred,
+        )

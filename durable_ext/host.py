@@ -1,0 +1,172 @@
+"""Wires one host: settings, the app, the task hub store, the dispatchers and the HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from .api.durable_api import DurableHttpApi
+from .api.functions import HttpFunctions
+from .api.server import build_web_app
+from .api.urls import WebhookUrls
+from .app.invoker import InProcessInvoker
+from .app.loader import LoadedApp, load_app
+from .client import DurableClientService
+from .clock import Clock, SystemClock
+from .config import (
+    DurableTaskSettings,
+    HostSettings,
+    LocalSettings,
+    apply_values_to_environ,
+    get_connection_string,
+    load_host_json,
+    load_local_settings,
+)
+from .dispatch.activities import ActivityDispatcher
+from .dispatch.invocation_log import LoggingInvoker
+from .dispatch.loop import WorkLoop
+from .dispatch.orchestrations import OrchestrationDispatcher
+from .engine.orchestration import EpisodeOptions
+from .store.base import TaskHubStore
+from .store.sqlite import SqliteTaskHubStore, default_store_path
+
+log = logging.getLogger("durable_ext.host")
+
+
+class HostStartError(Exception):
+    """The host cannot start; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    script_root: Path
+    host_json: Path | None = None  # default: <script root>/host.json
+    local_settings: Path | None = None  # default: <script root>/local.settings.json
+    port: int = 7071
+    bind: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    settings: HostSettings
+    local: LocalSettings
+
+
+def load_config(options: HostOptions) -> LoadedConfig:
+    """Read local.settings.json first (its Values may name the hub in host.json), then host.json."""
+    local = load_local_settings(options.local_settings or options.script_root / "local.settings.json")
+    apply_values_to_environ(local, os.environ)
+    settings = load_host_json(options.host_json or options.script_root / "host.json", os.environ)
+    return LoadedConfig(settings, local)
+
+
+class DurableHost:
+    def __init__(self, options: HostOptions, *, clock: Clock | None = None) -> None:
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.config = load_config(options)
+        self.app: LoadedApp = load_app(options.script_root, functions_filter=self.config.settings.functions)
+        self.store: TaskHubStore = self._create_store()
+        self.invoker = LoggingInvoker(InProcessInvoker(max_workers=self.durable.max_concurrent_activity_functions + 4))
+        self.urls = WebhookUrls(f"http://{options.bind}:{options.port}", self.hub_name)
+        self.client = DurableClientService(
+            self.store,
+            self.app,
+            self.clock,
+            overwrite_any_state=self.durable.overridable_existing_instance_states == "AnyState",
+        )
+        self._loops: list[WorkLoop[object]] = []
+        self._loop_tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self.port = options.port
+
+    @property
+    def durable(self) -> DurableTaskSettings:
+        return self.config.settings.durable_task
+
+    @property
+    def hub_name(self) -> str:
+        return self.durable.hub_name
+
+    def _create_store(self) -> TaskHubStore:
+        provider = self.durable.storage_provider
+        connection = get_connection_string(provider.connection_name, self.config.local, os.environ)
+        if provider.is_embedded or not connection:
+            path = default_store_path(self.options.script_root, self.hub_name)
+            return SqliteTaskHubStore(path, hub_name=self.hub_name, clock=self.clock)
+        raise HostStartError(
+            f"Setting '{provider.connection_name}' names an Azure Storage account, but the Azure Storage task "
+            "hub is not available in this version. Leave it empty (\"\") in local.settings.json to use the "
+            "embedded task hub."
+        )
+
+    async def start(self) -> None:
+        await self.store.open()
+        durable = self.durable
+        poll = 1.0
+        orchestrations = OrchestrationDispatcher(
+            self.store,
+            self.app,
+            self.invoker,
+            self.clock,
+            max_concurrent=durable.max_concurrent_orchestrator_functions,
+            options=EpisodeOptions(store_inputs_in_history=durable.store_inputs_in_orchestration_history),
+            poll_interval=poll,
+        )
+        activities = ActivityDispatcher(
+            self.store,
+            self.app,
+            self.invoker,
+            self.clock,
+            max_concurrent=durable.max_concurrent_activity_functions,
+            poll_interval=poll,
+        )
+        self._loops = [orchestrations, activities]  # type: ignore[list-item]
+        self._loop_tasks = [asyncio.create_task(loop.run()) for loop in self._loops]
+        web_app = build_web_app(
+            DurableHttpApi(self.client, self.urls),
+            HttpFunctions(self.app.http_functions(), self.invoker, self.urls, self.config.settings.http.route_prefix),
+        )
+        self._runner = web.AppRunner(web_app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.options.bind, self.options.port)
+        await site.start()
+        if self.options.port == 0:
+            server = site._server  # the OS picked the port: read it back for URLs
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.urls = WebhookUrls(f"http://{self.options.bind}:{self.port}", self.hub_name)
+
+    async def stop(self) -> None:
+        """Stop taking work, let running invocations finish and commit, then close the store."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for loop in self._loops:
+            loop.stop()
+        for loop in self._loops:
+            await loop.close()
+        for task in self._loop_tasks:
+            task.cancel()
+        await asyncio.gather(*self._loop_tasks, return_exceptions=True)
+        await self.store.close()
+        await _close_sdk_session()
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.options.bind}:{self.port}"
+
+
+async def _close_sdk_session() -> None:
+    """The SDK's client keeps one aiohttp session per process, bound to this host's loop: close it."""
+    from azure.durable_functions.models.utils import http_utils
+
+    session = getattr(http_utils, "_client_session", None)
+    if session is not None and not session.closed:
+        await session.close()
+    http_utils._client_session = None

@@ -1,0 +1,138 @@
+"""The task hub store interface every backend implements (SQLite embedded, Azure Storage)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from ..engine.history import HistoryEvent
+from ..engine.messages import TaskMessage
+from ..engine.orchestration import EpisodeCommit
+from ..engine.status import InstanceState, RuntimeStatus
+
+# Statuses a new start may not overwrite under the default `NonRunningStates` policy.
+RUNNING_STATES = frozenset(
+    {RuntimeStatus.RUNNING, RuntimeStatus.PENDING, RuntimeStatus.CONTINUED_AS_NEW, RuntimeStatus.SUSPENDED}
+)
+
+
+class InstanceExistsError(Exception):
+    def __init__(self, instance_id: str, status: RuntimeStatus) -> None:
+        self.instance_id = instance_id
+        self.status = status
+        super().__init__(
+            f"An orchestration with instance ID '{instance_id}' already exists and is {status.value}; "
+            "wait for it to finish, terminate it, or start with another instance ID."
+        )
+
+
+@dataclass
+class OrchestrationWorkItem:
+    """An instance locked for one episode: its stored state and the messages to apply."""
+
+    instance_id: str
+    instance: InstanceState | None
+    history: list[HistoryEvent]
+    messages: list[TaskMessage]
+    lock: object = None  # backend-specific receipt
+
+
+@dataclass
+class ActivityWorkItem:
+    """One TaskScheduled message locked for execution."""
+
+    instance_id: str
+    execution_id: str | None
+    event: HistoryEvent
+    dequeue_count: int = 1
+    lock: object = None
+
+
+@dataclass(frozen=True)
+class InstanceQuery:
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    statuses: frozenset[RuntimeStatus] = frozenset()
+    instance_id_prefix: str | None = None
+    page_size: int = 100
+    continuation_token: str | None = None
+
+
+@dataclass
+class InstancePage:
+    instances: list[InstanceState]
+    continuation_token: str | None = None
+
+
+@dataclass
+class WorkSignal:
+    """Wakes a dispatcher at once when this host enqueued work, instead of waiting for its next poll."""
+
+    _event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:
+        if not self._event.is_set() and timeout > 0:
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout)
+            except TimeoutError:
+                pass
+        self._event.clear()
+
+
+class TaskHubStore(Protocol):
+    """Durable state of one task hub. Every method that writes is atomic for what it is given."""
+
+    control_signal: WorkSignal
+    work_signal: WorkSignal
+
+    async def open(self) -> None:
+        """Create what is missing (tables, queues) and take whatever ownership the backend needs."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def start_orchestration(
+        self, instance: InstanceState, start: TaskMessage, *, overwrite_running: bool = False
+    ) -> None:
+        """Write the Pending row and the ExecutionStarted message; InstanceExistsError if not allowed."""
+        ...
+
+    async def send_messages(self, messages: Sequence[TaskMessage]) -> None: ...
+
+    async def lock_next_orchestration(self) -> OrchestrationWorkItem | None: ...
+
+    async def complete_orchestration(self, item: OrchestrationWorkItem, commit: EpisodeCommit) -> None:
+        """Persist the episode, send its messages and delete what it consumed, all or nothing."""
+        ...
+
+    async def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float) -> None: ...
+
+    async def lock_next_activity(self) -> ActivityWorkItem | None: ...
+
+    async def complete_activity(self, item: ActivityWorkItem, response: TaskMessage) -> None:
+        """Send the activity's result to its orchestration and delete the work item, atomically."""
+        ...
+
+    async def abandon_activity(self, item: ActivityWorkItem, delay_seconds: float) -> None: ...
+
+    async def next_visible_time(self) -> datetime | None:
+        """When the earliest delayed message (a timer) becomes visible, if any is waiting."""
+        ...
+
+    async def get_instance(self, instance_id: str) -> InstanceState | None: ...
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]: ...
+
+    async def query_instances(self, query: InstanceQuery) -> InstancePage: ...
+
+    async def purge_instance(self, instance_id: str) -> int: ...
+
+    async def purge_instances(
+        self, created_from: datetime, created_to: datetime | None, statuses: frozenset[RuntimeStatus]
+    ) -> int: ...

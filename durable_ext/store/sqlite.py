@@ -1,0 +1,491 @@
+"""The embedded task hub: one SQLite file (WAL, fsync on commit), used by one host process at a time.
+
+Locks on instances and work items live in memory: after a crash the restarted host owns the file
+again and every message is simply visible. A lock file keeps a second host off the same hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import fcntl
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..clock import Clock, SystemClock
+from ..engine.history import HistoryEvent, dumps_event, loads_event
+from ..engine.messages import TaskMessage
+from ..engine.orchestration import EpisodeCommit
+from ..engine.status import InstanceState, RuntimeStatus
+from .base import (
+    RUNNING_STATES,
+    ActivityWorkItem,
+    InstanceExistsError,
+    InstancePage,
+    InstanceQuery,
+    OrchestrationWorkItem,
+    WorkSignal,
+)
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    instance_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_time REAL NOT NULL,
+    last_updated_time REAL NOT NULL,
+    completed_time REAL,
+    input TEXT,
+    output TEXT,
+    custom_status TEXT,
+    version TEXT NOT NULL DEFAULT '',
+    parent_instance_id TEXT
+);
+CREATE INDEX IF NOT EXISTS instances_by_created ON instances (created_time, instance_id);
+CREATE TABLE IF NOT EXISTS history (
+    instance_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    execution_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT,
+    visible_at REAL NOT NULL,
+    dequeue_count INTEGER NOT NULL DEFAULT 0,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, visible_at, id);
+CREATE INDEX IF NOT EXISTS messages_by_instance ON messages (instance_id, queue);
+"""
+CONTROL = "control"
+WORK = "work"
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+class HubInUseError(Exception):
+    pass
+
+
+class SqliteTaskHubStore:
+    def __init__(self, path: Path, *, hub_name: str = "TestHubName", clock: Clock | None = None) -> None:
+        self.path = path
+        self.hub_name = hub_name
+        self.clock = clock or SystemClock()
+        self.control_signal = WorkSignal()
+        self.work_signal = WorkSignal()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._conn: sqlite3.Connection | None = None
+        self._lock_file: Any = None
+        self._locked_instances: set[str] = set()
+        self._locked_work: set[int] = set()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        assert self._conn is not None, "store is not open"
+        return fn(self._conn)
+
+    def _now(self) -> float:
+        return _epoch(self.clock.now())
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_suffix(self.path.suffix + ".lock")
+        handle = open(lock_path, "w")  # noqa: SIM115 - held for the store's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise HubInUseError(
+                f"The embedded task hub {self.path} is in use by another host process. Stop that host, or "
+                "give this one another hub name (host.json extensions.durableTask.hubName)."
+            ) from None
+        self._lock_file = handle
+
+        def connect() -> None:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # every commit reaches the disk: kill -9 loses nothing
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    async def close(self) -> None:
+        def disconnect() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
+        self._executor.shutdown(wait=True)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- writing messages ---------------------------------------------------------------------------
+    def _insert_messages(self, conn: sqlite3.Connection, messages: Sequence[TaskMessage]) -> tuple[bool, bool]:
+        now = self._now()
+        rows = []
+        control = work = False
+        for m in messages:
+            queue = WORK if m.is_work_item else CONTROL
+            control |= queue == CONTROL
+            work |= queue == WORK
+            visible = _epoch(m.visible_at) if m.visible_at is not None else now
+            rows.append((queue, m.instance_id, m.execution_id, visible, dumps_event(m.event)))
+        conn.executemany(
+            "INSERT INTO messages (queue, instance_id, execution_id, visible_at, event) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+        return control, work
+
+    def _signal(self, control: bool, work: bool) -> None:
+        if control:
+            self.control_signal.notify()
+        if work:
+            self.work_signal.notify()
+
+    async def send_messages(self, messages: Sequence[TaskMessage]) -> None:
+        def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
+            with _transaction(conn):
+                return self._insert_messages(conn, messages)
+
+        self._signal(*await self._run(write))
+
+    async def start_orchestration(
+        self, instance: InstanceState, start: TaskMessage, *, overwrite_running: bool = False
+    ) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                row = conn.execute(
+                    "SELECT status FROM instances WHERE instance_id = ?", (instance.instance_id,)
+                ).fetchone()
+                if row is not None and not overwrite_running and RuntimeStatus(row[0]) in RUNNING_STATES:
+                    raise InstanceExistsError(instance.instance_id, RuntimeStatus(row[0]))
+                _upsert_instance(conn, instance)
+                self._insert_messages(conn, [start])
+
+        await self._run(write)
+        self.control_signal.notify()
+
+    # -- orchestration work items ------------------------------------------------------------------
+    async def lock_next_orchestration(self) -> OrchestrationWorkItem | None:
+        def take(conn: sqlite3.Connection) -> OrchestrationWorkItem | None:
+            now = self._now()
+            candidates = conn.execute(
+                "SELECT instance_id FROM messages WHERE queue = ? AND visible_at <= ? "
+                "GROUP BY instance_id ORDER BY MIN(id) LIMIT ?",
+                (CONTROL, now, len(self._locked_instances) + 1),
+            ).fetchall()
+            instance_id = next((r[0] for r in candidates if r[0] not in self._locked_instances), None)
+            if instance_id is None:
+                return None
+            rows = conn.execute(
+                "SELECT id, execution_id, event FROM messages "
+                "WHERE instance_id = ? AND queue = ? AND visible_at <= ? ORDER BY id",
+                (instance_id, CONTROL, now),
+            ).fetchall()
+            messages = [TaskMessage(instance_id, loads_event(r[2]), execution_id=r[1]) for r in rows]
+            self._locked_instances.add(instance_id)
+            return OrchestrationWorkItem(
+                instance_id=instance_id,
+                instance=_read_instance(conn, instance_id),
+                history=_read_history(conn, instance_id),
+                messages=messages,
+                lock=[r[0] for r in rows],
+            )
+
+        return await self._run(take)
+
+    async def complete_orchestration(self, item: OrchestrationWorkItem, commit: EpisodeCommit) -> None:
+        message_ids: list[int] = list(item.lock)  # type: ignore[call-overload]
+        deferred = {id(m) for m in commit.deferred}
+        deferred_ids = [mid for mid, m in zip(message_ids, item.messages, strict=True) if id(m) in deferred]
+        consumed_ids = [mid for mid in message_ids if mid not in set(deferred_ids)]
+
+        def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
+            with _transaction(conn):
+                conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in consumed_ids])
+                # Not yet applicable (e.g. a result racing ahead of its schedule): retry shortly.
+                conn.executemany(
+                    "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
+                    [(self._now() + 1.0, mid) for mid in deferred_ids],
+                )
+                if commit.instance is not None:
+                    _upsert_instance(conn, commit.instance)
+                    start = 0 if commit.replaces_history else len(item.history)
+                    if commit.replaces_history:
+                        conn.execute("DELETE FROM history WHERE instance_id = ?", (item.instance_id,))
+                    conn.executemany(
+                        "INSERT INTO history (instance_id, seq, execution_id, event) VALUES (?, ?, ?, ?)",
+                        [
+                            (item.instance_id, start + i, commit.instance.execution_id, dumps_event(e))
+                            for i, e in enumerate(commit.history)
+                        ],
+                    )
+                return self._insert_messages(conn, commit.messages)
+
+        try:
+            signals = await self._run(write)
+        finally:
+            self._locked_instances.discard(item.instance_id)
+        self._signal(*signals)
+        self.control_signal.notify()  # messages that arrived during the episode
+
+    async def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float) -> None:
+        ids: list[int] = list(item.lock)  # type: ignore[call-overload]
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.executemany(
+                    "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
+                    [(self._now() + delay_seconds, mid) for mid in ids],
+                )
+
+        try:
+            await self._run(write)
+        finally:
+            self._locked_instances.discard(item.instance_id)
+
+    # -- activity work items -------------------------------------------------------------------------
+    async def lock_next_activity(self) -> ActivityWorkItem | None:
+        def take(conn: sqlite3.Connection) -> ActivityWorkItem | None:
+            rows = conn.execute(
+                "SELECT id, instance_id, execution_id, event, dequeue_count FROM messages "
+                "WHERE queue = ? AND visible_at <= ? ORDER BY id LIMIT ?",
+                (WORK, self._now(), len(self._locked_work) + 1),
+            ).fetchall()
+            row = next((r for r in rows if r[0] not in self._locked_work), None)
+            if row is None:
+                return None
+            self._locked_work.add(row[0])
+            return ActivityWorkItem(
+                instance_id=row[1],
+                execution_id=row[2],
+                event=loads_event(row[3]),
+                dequeue_count=row[4] + 1,
+                lock=row[0],
+            )
+
+        return await self._run(take)
+
+    async def complete_activity(self, item: ActivityWorkItem, response: TaskMessage) -> None:
+        def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
+            with _transaction(conn):
+                conn.execute("DELETE FROM messages WHERE id = ?", (item.lock,))
+                return self._insert_messages(conn, [response])
+
+        try:
+            signals = await self._run(write)
+        finally:
+            self._locked_work.discard(item.lock)  # type: ignore[arg-type]
+        self._signal(*signals)
+
+    async def abandon_activity(self, item: ActivityWorkItem, delay_seconds: float) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(
+                    "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
+                    (self._now() + delay_seconds, item.lock),
+                )
+
+        try:
+            await self._run(write)
+        finally:
+            self._locked_work.discard(item.lock)  # type: ignore[arg-type]
+
+    async def next_visible_time(self) -> datetime | None:
+        def read(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute("SELECT MIN(visible_at) FROM messages WHERE visible_at > ?", (self._now(),)).fetchone()
+            return row[0] if row else None
+
+        return _from_epoch(await self._run(read))
+
+    # -- queries -------------------------------------------------------------------------------------
+    async def get_instance(self, instance_id: str) -> InstanceState | None:
+        return await self._run(lambda conn: _read_instance(conn, instance_id))
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        return await self._run(lambda conn: _read_history(conn, instance_id))
+
+    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+        def read(conn: sqlite3.Connection) -> InstancePage:
+            clauses, params = _filters(query.created_from, query.created_to, query.statuses)
+            if query.instance_id_prefix:
+                clauses.append("instance_id >= ? AND instance_id < ?")
+                params += [query.instance_id_prefix, query.instance_id_prefix + "\U0010ffff"]
+            if query.continuation_token:
+                after_time, after_id = _decode_token(query.continuation_token)
+                clauses.append("(created_time > ? OR (created_time = ? AND instance_id > ?))")
+                params += [after_time, after_time, after_id]
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            rows = conn.execute(
+                f"SELECT {_INSTANCE_COLUMNS} FROM instances {where} ORDER BY created_time, instance_id LIMIT ?",
+                [*params, query.page_size + 1],
+            ).fetchall()
+            page = [_instance_from_row(r) for r in rows[: query.page_size]]
+            token = None
+            if len(rows) > query.page_size:
+                last = rows[query.page_size - 1]
+                token = _encode_token(last[4], last[0])
+            return InstancePage(page, token)
+
+        return await self._run(read)
+
+    async def purge_instance(self, instance_id: str) -> int:
+        def write(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                return _purge(conn, [instance_id])
+
+        return await self._run(write)
+
+    async def purge_instances(
+        self, created_from: datetime, created_to: datetime | None, statuses: frozenset[RuntimeStatus]
+    ) -> int:
+        def write(conn: sqlite3.Connection) -> int:
+            clauses, params = _filters(created_from, created_to, statuses)
+            where = " AND ".join(clauses)
+            with _transaction(conn):
+                ids = [r[0] for r in conn.execute(f"SELECT instance_id FROM instances WHERE {where}", params)]
+                return _purge(conn, ids)
+
+        return await self._run(write)
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (the connection runs in autocommit mode)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+_INSTANCE_COLUMNS = (
+    "instance_id, name, execution_id, status, created_time, last_updated_time, completed_time, "
+    "input, output, custom_status, version, parent_instance_id"
+)
+
+
+def _instance_from_row(row: Sequence[Any]) -> InstanceState:
+    created = _from_epoch(row[4])
+    updated = _from_epoch(row[5])
+    assert created is not None and updated is not None
+    return InstanceState(
+        instance_id=row[0],
+        name=row[1],
+        execution_id=row[2],
+        runtime_status=RuntimeStatus(row[3]),
+        created_time=created,
+        last_updated_time=updated,
+        completed_time=_from_epoch(row[6]),
+        input=row[7],
+        output=row[8],
+        custom_status=row[9],
+        version=row[10],
+        parent_instance_id=row[11],
+    )
+
+
+def _read_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceState | None:
+    row = conn.execute(f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+    return _instance_from_row(row) if row else None
+
+
+def _read_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
+    rows = conn.execute("SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)).fetchall()
+    return [loads_event(r[0]) for r in rows]
+
+
+def _upsert_instance(conn: sqlite3.Connection, s: InstanceState) -> None:
+    conn.execute(
+        f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            s.instance_id,
+            s.name,
+            s.execution_id,
+            s.runtime_status.value,
+            _epoch(s.created_time),
+            _epoch(s.last_updated_time),
+            _epoch(s.completed_time) if s.completed_time else None,
+            s.input,
+            s.output,
+            s.custom_status,
+            s.version,
+            s.parent_instance_id,
+        ),
+    )
+
+
+def _filters(
+    created_from: datetime | None, created_to: datetime | None, statuses: frozenset[RuntimeStatus]
+) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if created_from is not None:
+        clauses.append("created_time >= ?")
+        params.append(_epoch(created_from))
+    if created_to is not None:
+        clauses.append("created_time <= ?")
+        params.append(_epoch(created_to))
+    if statuses:
+        clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        params += [s.value for s in statuses]
+    return clauses, params
+
+
+def _purge(conn: sqlite3.Connection, instance_ids: list[str]) -> int:
+    deleted = 0
+    for iid in instance_ids:
+        deleted += conn.execute("DELETE FROM instances WHERE instance_id = ?", (iid,)).rowcount
+        conn.execute("DELETE FROM history WHERE instance_id = ?", (iid,))
+        conn.execute("DELETE FROM messages WHERE instance_id = ?", (iid,))
+    return deleted
+
+
+def _encode_token(created: float, instance_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created, instance_id]).encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[float, str]:
+    try:
+        created, instance_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return float(created), str(instance_id)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid continuation token {token!r}") from exc
+
+
+def default_store_path(script_root: Path, hub_name: str) -> Path:
+    """Where the embedded hub lives: `<script root>/.durable/<hub>.sqlite` (gitignored)."""
+    return script_root / ".durable" / f"{hub_name}.sqlite"
+
+
+__all__ = ["SqliteTaskHubStore", "HubInUseError", "default_store_path"]
