@@ -44,7 +44,10 @@ def _describe_functions(host: DurableHost) -> str:
     for name, spec in sorted(host.app.functions.items()):
         trigger = spec.trigger.type
         if trigger.lower() == "httptrigger":
-            methods = ",".join(m.upper() for m in (spec.trigger.get("methods") or [])) or "GET,POST,PUT,DELETE,PATCH"
+            methods = (
+                ",".join(m.upper() for m in (spec.trigger.get("methods") or []))
+                or "GET,POST,PUT,DELETE,PATCH"
+            )
             route = str(spec.trigger.get("route") or spec.name)
             path = "/".join(p for p in (prefix, route.strip("/")) if p)
             lines.append(f"\t{name}: [{methods}] {host.origin}/{path}")
@@ -60,7 +63,11 @@ async def _serve(options: HostOptions) -> int:
         logging.getLogger("durable_ext.host").warning("%s", warning)
     await host.start()
     store = getattr(host.store, "path", None)
-    print(f"Task hub '{host.hub_name}' on the embedded store ({store})." if store else f"Task hub '{host.hub_name}'.")
+    print(
+        f"Task hub '{host.hub_name}' on the embedded store ({store})."
+        if store
+        else f"Task hub '{host.hub_name}'."
+    )
     if options.bind in ("127.0.0.1", "localhost", "::1"):
         print("No keys are configured: listening on loopback only, every route is open (as with Core Tools).")
     print(_describe_functions(host), flush=True)
@@ -79,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m durable_ext", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="serve a Functions app (like `func start`)")
-    start.add_argument("--script-root", help="the app folder (host.json, function folders or function_app.py)")
+    start.add_argument(
+        "--script-root", help="the app folder (host.json, function folders or function_app.py)"
+    )
     start.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071)")
     start.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     start.add_argument("--verbose", action="store_true", help="debug logging")

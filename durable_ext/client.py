@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-
 from datetime import datetime
 
 from .app.loader import LoadedApp
@@ -50,11 +49,15 @@ def validate_instance_id(instance_id: str) -> None:
         raise ClientError(f"Instance ID '{instance_id}' must not start with '@' (reserved for entities).")
     bad = [c for c in instance_id if c in "/\\#?" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F]
     if bad:
-        raise ClientError(f"Instance ID '{instance_id}' contains the character {bad[0]!r}, which is not allowed.")
+        raise ClientError(
+            f"Instance ID '{instance_id}' contains the character {bad[0]!r}, which is not allowed."
+        )
 
 
 class DurableClientService:
-    def __init__(self, store: TaskHubStore, app: LoadedApp, clock: Clock, *, overwrite_any_state: bool = False) -> None:
+    def __init__(
+        self, store: TaskHubStore, app: LoadedApp, clock: Clock, *, overwrite_any_state: bool = False
+    ) -> None:
         self.store = store
         self.app = app
         self.clock = clock
@@ -114,7 +117,9 @@ class DurableClientService:
     async def list_instances(self, query: InstanceQuery) -> InstancePage:
         return await self.store.query_instances(query)
 
-    async def _require(self, instance_id: str, action: str, allowed: frozenset[RuntimeStatus]) -> InstanceState:
+    async def _require(
+        self, instance_id: str, action: str, allowed: frozenset[RuntimeStatus]
+    ) -> InstanceState:
         state = await self.store.get_instance(instance_id)
         if state is None:
             raise InstanceNotFoundError(instance_id)
@@ -128,12 +133,16 @@ class DurableClientService:
     async def terminate(self, instance_id: str, reason: str | None) -> None:
         await self._require(instance_id, "terminate", _ACTIVE)
         now = format_timestamp(self._now())
-        await self._send(instance_id, HistoryEvent(EventType.EXECUTION_TERMINATED, timestamp=now, input=reason))
+        await self._send(
+            instance_id, HistoryEvent(EventType.EXECUTION_TERMINATED, timestamp=now, input=reason)
+        )
 
     async def suspend(self, instance_id: str, reason: str | None) -> None:
         await self._require(instance_id, "suspend", _ACTIVE)
         now = format_timestamp(self._now())
-        await self._send(instance_id, HistoryEvent(EventType.EXECUTION_SUSPENDED, timestamp=now, reason=reason))
+        await self._send(
+            instance_id, HistoryEvent(EventType.EXECUTION_SUSPENDED, timestamp=now, reason=reason)
+        )
 
     async def resume(self, instance_id: str, reason: str | None) -> None:
         await self._require(instance_id, "resume", _ACTIVE)
@@ -144,7 +153,9 @@ class DurableClientService:
         """`data_text` is the event payload as compact JSON text, stored as EventRaised.Input."""
         await self._require(instance_id, "raise an event to", _ACTIVE)
         now = format_timestamp(self._now())
-        await self._send(instance_id, HistoryEvent(EventType.EVENT_RAISED, timestamp=now, name=event_name, input=data_text))
+        await self._send(
+            instance_id, HistoryEvent(EventType.EVENT_RAISED, timestamp=now, name=event_name, input=data_text)
+        )
 
     async def purge(self, instance_id: str) -> int:
         return await self.store.purge_instance(instance_id)

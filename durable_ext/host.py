@@ -72,7 +72,9 @@ class DurableHost:
         self.config = load_config(options)
         self.app: LoadedApp = load_app(options.script_root, functions_filter=self.config.settings.functions)
         self.store: TaskHubStore = self._create_store()
-        self.invoker = LoggingInvoker(InProcessInvoker(max_workers=self.durable.max_concurrent_activity_functions + 4))
+        self.invoker = LoggingInvoker(
+            InProcessInvoker(max_workers=self.durable.max_concurrent_activity_functions + 4)
+        )
         self.urls = WebhookUrls(f"http://{options.bind}:{options.port}", self.hub_name)
         self.client = DurableClientService(
             self.store,
@@ -100,9 +102,9 @@ class DurableHost:
             path = default_store_path(self.options.script_root, self.hub_name)
             return SqliteTaskHubStore(path, hub_name=self.hub_name, clock=self.clock)
         raise HostStartError(
-            f"Setting '{provider.connection_name}' names an Azure Storage account, but the Azure Storage task "
-            "hub is not available in this version. Leave it empty (\"\") in local.settings.json to use the "
-            "embedded task hub."
+            f"Setting '{provider.connection_name}' names an Azure Storage account, but the Azure Storage "
+            'task hub is not available in this version. Leave it empty ("") in local.settings.json to use '
+            "the embedded task hub."
         )
 
     async def start(self) -> None:
@@ -130,16 +132,16 @@ class DurableHost:
         self._loop_tasks = [asyncio.create_task(loop.run()) for loop in self._loops]
         web_app = build_web_app(
             DurableHttpApi(self.client, self.urls),
-            HttpFunctions(self.app.http_functions(), self.invoker, self.urls, self.config.settings.http.route_prefix),
+            HttpFunctions(
+                self.app.http_functions(), self.invoker, self.urls, self.config.settings.http.route_prefix
+            ),
         )
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.options.bind, self.options.port)
         await site.start()
-        if self.options.port == 0:
-            server = site._server  # the OS picked the port: read it back for URLs
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.options.port == 0:  # the OS picked the port: read it back for the URLs we hand out
+            self.port = int(self._runner.addresses[0][1])
             self.urls = WebhookUrls(f"http://{self.options.bind}:{self.port}", self.hub_name)
 
     async def stop(self) -> None:

@@ -38,7 +38,10 @@ def _error(status: int, message: str, exc_type: str = "System.ArgumentException"
         if status < 500
         else "Something went wrong while processing your request"
     )
-    return _json({"Message": headline, "ExceptionMessage": message, "ExceptionType": exc_type, "StackTrace": None}, status)
+    return _json(
+        {"Message": headline, "ExceptionMessage": message, "ExceptionType": exc_type, "StackTrace": None},
+        status,
+    )
 
 
 def _query(request: web.Request, name: str) -> str | None:
@@ -161,7 +164,9 @@ class DurableHttpApi:
         )
         if state.runtime_status in _RUNNING_FOR_STATUS:
             return _json(body, 202, {"Location": str(request.url), "Retry-After": "5"})
-        if state.runtime_status == RuntimeStatus.FAILED and _flag(request, "returnInternalServerErrorOnFailure", False):
+        if state.runtime_status == RuntimeStatus.FAILED and _flag(
+            request, "returnInternalServerErrorOnFailure", False
+        ):
             return _json(body, 500)
         return _json(body, 200)
 
@@ -199,7 +204,9 @@ class DurableHttpApi:
         created_from = _date(request, "createdTimeFrom")
         if created_from is None:
             return _json("Please provide value for 'createdTimeFrom' parameter.", 400)
-        deleted = await self.client.purge_by(created_from, _date(request, "createdTimeTo"), _statuses(request))
+        deleted = await self.client.purge_by(
+            created_from, _date(request, "createdTimeTo"), _statuses(request)
+        )
         if deleted == 0:
             return web.Response(status=404)
         return _json({"instancesDeleted": deleted})

@@ -52,7 +52,9 @@ def client_inputs(spec: FunctionSpec, urls: WebhookUrls) -> dict[str, Datum]:
 
 
 class HttpFunctions:
-    def __init__(self, functions: list[FunctionSpec], invoker: Invoker, urls: WebhookUrls, route_prefix: str) -> None:
+    def __init__(
+        self, functions: list[FunctionSpec], invoker: Invoker, urls: WebhookUrls, route_prefix: str
+    ) -> None:
         self.routes = http_routes(functions)
         self.invoker = invoker
         self.urls = urls
@@ -78,7 +80,9 @@ class HttpFunctions:
         route, params = allowed[0]
         return await self._invoke(route, params or {}, request)
 
-    async def _invoke(self, route: HttpRoute, params: dict[str, str], request: web.Request) -> web.StreamResponse:
+    async def _invoke(
+        self, route: HttpRoute, params: dict[str, str], request: web.Request
+    ) -> web.StreamResponse:
         spec = route.function
         body = await request.read()
         origin = str(request.url.origin())
@@ -100,7 +104,11 @@ class HttpFunctions:
         datum = result.return_value
         if datum is None:
             datum = next(
-                (result.outputs[b.name] for b in spec.bindings if b.type.lower() == "http" and b.name in result.outputs),
+                (
+                    result.outputs[b.name]
+                    for b in spec.bindings
+                    if b.type.lower() == "http" and b.name in result.outputs
+                ),
                 None,
             )
         if datum is None:

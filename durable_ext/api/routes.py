@@ -6,7 +6,13 @@ import re
 from dataclasses import dataclass
 
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+)(?:\([^)]*\))?)?(\?)?(?:=[^}]*)?\}")
-_CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "alpha": r"[A-Za-z]+", "bool": r"(?i:true|false)", "guid": r"[0-9A-Fa-f-]{32,36}"}
+_CONSTRAINTS = {
+    "int": r"-?\d+",
+    "long": r"-?\d+",
+    "alpha": r"[A-Za-z]+",
+    "bool": r"(?i:true|false)",
+    "guid": r"[0-9A-Fa-f-]{32,36}",
+}
 
 
 @dataclass(frozen=True)

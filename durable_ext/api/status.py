@@ -37,7 +37,9 @@ def status_payload(
         "lastUpdatedTime": format_status_time(state.last_updated_time),
     }
     if history is not None:
-        payload["historyEvents"] = history_payload(history, show_input=show_input, show_output=show_history_output)
+        payload["historyEvents"] = history_payload(
+            history, show_input=show_input, show_output=show_history_output
+        )
     return payload
 
 
@@ -51,7 +53,9 @@ _COMPLETIONS = {
 }
 
 
-def history_payload(history: list[HistoryEvent], *, show_input: bool, show_output: bool) -> list[dict[str, Any]]:
+def history_payload(
+    history: list[HistoryEvent], *, show_input: bool, show_output: bool
+) -> list[dict[str, Any]]:
     """The public shape: names for EventType, schedules merged into their completions, internals removed."""
     scheduled = {e.event_id: e for e in history if e.event_type in _MERGED_INTO_COMPLETION}
     out: list[dict[str, Any]] = []

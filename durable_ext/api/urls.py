@@ -1,4 +1,4 @@
-"""URLs the host hands out: the durableClient binding payload and the check-status links (sdk-protocol §5.1)."""
+"""URLs the host hands out: the durableClient binding payload and check-status links (sdk-protocol §5.1)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ class WebhookUrls:
         query = f"taskHub={quote(hub)}&connection={quote(connection)}"
         return query + (f"&{self.required_query}" if self.required_query else "")
 
-    def management_urls(self, instance_id: str, *, hub: str | None = None, connection: str | None = None) -> dict[str, str]:
+    def management_urls(
+        self, instance_id: str, *, hub: str | None = None, connection: str | None = None
+    ) -> dict[str, str]:
         base = f"{self.base_url}/instances/{quote(instance_id, safe='')}"
         q = self._suffix(hub=hub or self.hub_name, connection=connection or self.connection_name)
         return {
@@ -71,7 +73,9 @@ class WebhookUrls:
             "taskHubName": hub,
             "connectionName": connection_name,
             "creationUrls": {
-                "createNewInstancePostUri": f"{create}?{self.required_query}" if self.required_query else create,
+                "createNewInstancePostUri": f"{create}?{self.required_query}"
+                if self.required_query
+                else create,
                 "createAndWaitOnNewInstancePostUri": (
                     f"{create}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}{required}"
                 ),

@@ -7,13 +7,13 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.functions.meta import Datum, get_binding_registry
 
 from durable_ext.app.context import THREAD_LOCAL, InvocationContext, Out
 from durable_ext.app.signature import ParamPlan, plan_parameters
-from durable_ext.app.spec import BindingSpec, FunctionSpec, InvocationRequest, InvocationResult
+from durable_ext.app.spec import BindingSpec, FunctionSpec, InvocationRequest, InvocationResult, Invoker
 
 
 class InProcessInvoker:
@@ -31,6 +31,7 @@ class InProcessInvoker:
         try:
             plan = self._plan(request.function)
             if plan.is_async:
+                THREAD_LOCAL.invocation_id = request.invocation_id
                 args, outs = _decode_arguments(request, plan)
                 value = await request.function.func(**args)
                 _encode_results(plan, value, outs, result)
@@ -152,3 +153,7 @@ def _generic_encode(obj: Any, *, expected_type: type | None = None) -> Datum:
     if isinstance(obj, list):
         return Datum(obj, "list")
     raise NotImplementedError
+
+
+if TYPE_CHECKING:
+    _: Invoker = InProcessInvoker()  # mypy checks the class against the protocol

@@ -73,9 +73,9 @@ def plan_parameters(spec: FunctionSpec) -> ParamPlan:
     wants_context = CONTEXT_PARAM in params and CONTEXT_PARAM not in bound
     if wants_context:
         params.pop(CONTEXT_PARAM)
-        _check_context_annotation(annotations.get(CONTEXT_PARAM))
-
     _check_names_match(spec, set(params), bound, wants_context)
+    if wants_context:
+        _check_context_annotation(annotations.get(CONTEXT_PARAM))
 
     inputs: dict[str, BindingSpec] = {}
     outputs: dict[str, BindingSpec] = {}

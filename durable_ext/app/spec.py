@@ -90,6 +90,8 @@ class InvocationResult:
 class Invoker(Protocol):
     """Runs one function. In-process today; a worker-process invoker can implement the same call."""
 
-    async def invoke(self, request: InvocationRequest, *, executor: Executor | None = None) -> InvocationResult:
+    async def invoke(
+        self, request: InvocationRequest, *, executor: Executor | None = None
+    ) -> InvocationResult:
         """Sync user code runs on `executor` (default: the invoker's pool); async code on the loop."""
         ...

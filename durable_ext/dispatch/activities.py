@@ -65,7 +65,9 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
         spec = self.app.activity(name)
         if spec is None:
             kind = "built-in durable HTTP" if name == HTTP_ACTIVITY_NAME else "activity"
-            known = ", ".join(sorted(s.durable_name for s in self.app.functions_by_trigger_type("activityTrigger")))
+            known = ", ".join(
+                sorted(s.durable_name for s in self.app.functions_by_trigger_type("activityTrigger"))
+            )
             return HistoryEvent(
                 EventType.TASK_FAILED,
                 timestamp=now,

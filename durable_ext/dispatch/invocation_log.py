@@ -14,7 +14,9 @@ class LoggingInvoker:
     def __init__(self, inner: Invoker) -> None:
         self.inner = inner
 
-    async def invoke(self, request: InvocationRequest, *, executor: Executor | None = None) -> InvocationResult:
+    async def invoke(
+        self, request: InvocationRequest, *, executor: Executor | None = None
+    ) -> InvocationResult:
         name = request.function.name
         log.debug("Executing 'Functions.%s' (Id=%s)", name, request.invocation_id)
         result = await self.inner.invoke(request, executor=executor)

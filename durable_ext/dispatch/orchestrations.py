@@ -7,7 +7,6 @@ different instances overlap only while they wait on storage, bounded by
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -75,7 +74,9 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         name = episode.state.name
         spec = self.app.orchestrator(name)
         if spec is None:
-            known = ", ".join(sorted(s.durable_name for s in self.app.functions_by_trigger_type("orchestrationTrigger")))
+            known = ", ".join(
+                sorted(s.durable_name for s in self.app.functions_by_trigger_type("orchestrationTrigger"))
+            )
             episode.apply_exception(
                 LookupError(
                     f"The orchestrator function '{name}' does not exist in this app (known orchestrators: "
@@ -92,7 +93,9 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         if result.error is not None:
             episode.apply_exception(result.error)
         elif result.return_value is None:
-            episode.apply_exception(ValueError("the orchestrator returned nothing (is it wrapped with Orchestrator.create?)"))
+            episode.apply_exception(
+                ValueError("the orchestrator returned nothing (is it wrapped with Orchestrator.create?)")
+            )
         else:
             episode.apply_result(result.return_value.value)
 

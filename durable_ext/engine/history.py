@@ -175,7 +175,9 @@ def event_from_json(data: dict[str, Any]) -> HistoryEvent:
     """Inverse of `event_to_json`; accepts the EventType as an int or a DTFx name."""
     raw_type = data["EventType"]
     event_type = EVENT_TYPE_BY_NAME[raw_type] if isinstance(raw_type, str) else EventType(raw_type)
-    kwargs: dict[str, Any] = {attr: data.get(key) for attr, key in _SIMPLE_FIELDS if data.get(key) is not None}
+    kwargs: dict[str, Any] = {
+        attr: data.get(key) for attr, key in _SIMPLE_FIELDS if data.get(key) is not None
+    }
     instance = data.get("OrchestrationInstance")
     if isinstance(instance, dict):
         kwargs["instance_id"] = instance.get("InstanceId")

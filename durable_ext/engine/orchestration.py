@@ -207,7 +207,7 @@ class OrchestrationEpisode:
         history = [*self.past, *self.new]
         payload: dict[str, Any] = {
             "history": [event_to_json(e) for e in history],
-            "input": json.loads(start.input) if start.input is not None else None,
+            "input": _trigger_input(start.input),
             "instanceId": self.instance_id,
             "isReplaying": bool(self.past),
             "parentInstanceId": self.state.parent_instance_id,
@@ -299,7 +299,11 @@ class OrchestrationEpisode:
         self.needs_invoke = False
         text = f"Orchestrator function '{self.state.name}' failed: {message}"
         sequence = self._last_replay.next_sequence if self._last_replay else -1
-        details = {"ErrorType": "OrchestrationFailureException", "ErrorMessage": text, "IsNonRetriable": False}
+        details = {
+            "ErrorType": "OrchestrationFailureException",
+            "ErrorMessage": text,
+            "IsNonRetriable": False,
+        }
         self._complete(RuntimeStatus.FAILED, text, sequence=sequence, failure_details=details)
 
     def _complete(
@@ -326,7 +330,11 @@ class OrchestrationEpisode:
             )
         )
         self.state = replace(
-            self.state, runtime_status=status, output=output, last_updated_time=self.now, completed_time=self.now
+            self.state,
+            runtime_status=status,
+            output=output,
+            last_updated_time=self.now,
+            completed_time=self.now,
         )
         self._notify_parent(status, output)
 
@@ -351,7 +359,9 @@ class OrchestrationEpisode:
                 reason=output or status.value,
                 details=None,
             )
-        self.out_messages.append(TaskMessage(target["InstanceId"], event, execution_id=target.get("ExecutionId")))
+        self.out_messages.append(
+            TaskMessage(target["InstanceId"], event, execution_id=target.get("ExecutionId"))
+        )
 
     # -- result ------------------------------------------------------------------------------------
     def commit(self) -> EpisodeCommit:
@@ -367,3 +377,13 @@ class OrchestrationEpisode:
             dropped=self.dropped,
             deferred=self.deferred,
         )
+
+
+def _trigger_input(stored: str | None) -> Any:
+    """The stored input parsed once, as the .NET host sends it. The SDK only accepts a str or a dict
+    there, so other JSON values (a number or list posted over HTTP) are sent as their JSON text,
+    which the SDK decodes to the same value (Azure fails those instances instead)."""
+    if stored is None:
+        return None
+    value = json.loads(stored)
+    return value if isinstance(value, (str, dict)) or value is None else stored

@@ -79,7 +79,9 @@ def top_level_nodes(actions: list[list[dict[str, Any]]], schema_version: int) ->
     """V2/V3 send one flat list; V1 sends one list per yield, each awaited as a WhenAny."""
     if schema_version >= 1:
         if len(actions) > 1:
-            raise ValueError(f"schema V{schema_version + 1} requires exactly one action list, got {len(actions)}")
+            raise ValueError(
+                f"schema V{schema_version + 1} requires exactly one action list, got {len(actions)}"
+            )
         return [_build_tree(a, None) for a in (actions[0] if actions else [])]
     groups = []
     for group in actions:
@@ -212,6 +214,7 @@ class _Replayer:
 
     def _schedule_task(self, node: _Node) -> None:
         seq = self._next_id()
+        payload: str | None
         if node.kind == ActionType.CALL_HTTP:
             name = HTTP_ACTIVITY_NAME
             payload = json.dumps(node.action.get("httpRequest"))
@@ -232,7 +235,12 @@ class _Replayer:
         )
         self.new_events.append(event)
         work_item = HistoryEvent(
-            EventType.TASK_SCHEDULED, event_id=seq, timestamp=self.now, name=name, version="", input=work_input
+            EventType.TASK_SCHEDULED,
+            event_id=seq,
+            timestamp=self.now,
+            name=name,
+            version="",
+            input=work_input,
         )
         self.messages.append(TaskMessage(self.ctx.instance_id, work_item, execution_id=self.ctx.execution_id))
 
@@ -259,7 +267,10 @@ class _Replayer:
         )
         parent = {
             "Name": self.ctx.name,
-            "OrchestrationInstance": {"InstanceId": self.ctx.instance_id, "ExecutionId": self.ctx.execution_id},
+            "OrchestrationInstance": {
+                "InstanceId": self.ctx.instance_id,
+                "ExecutionId": self.ctx.execution_id,
+            },
             "TaskScheduleId": seq,
             "Version": "",
         }
@@ -316,7 +327,7 @@ class _Replayer:
         is_call = node.kind == ActionType.CALL_ENTITY
         existing = self._claim(seq, EventType.EVENT_SENT, target)
         if existing is not None:
-            request_id = json.loads(existing.input or "{}").get("id", "")
+            request_id = str(json.loads(existing.input or "{}").get("id", ""))
         else:
             request_id = str(uuid.uuid5(_REQUEST_ID_NAMESPACE, f"{self.ctx.instance_id}_{self.now}_{seq}"))
             request: dict[str, Any] = {

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..engine.history import HistoryEvent
 from ..engine.messages import TaskMessage
@@ -37,7 +38,7 @@ class OrchestrationWorkItem:
     instance: InstanceState | None
     history: list[HistoryEvent]
     messages: list[TaskMessage]
-    lock: object = None  # backend-specific receipt
+    lock: Any = None  # backend-specific receipt
 
 
 @dataclass
@@ -48,7 +49,7 @@ class ActivityWorkItem:
     execution_id: str | None
     event: HistoryEvent
     dequeue_count: int = 1
-    lock: object = None
+    lock: Any = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,8 @@ class WorkSignal:
 
     async def wait(self, timeout: float) -> None:
         if not self._event.is_set() and timeout > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), timeout)
-            except TimeoutError:
-                pass
         self._event.clear()
 
 

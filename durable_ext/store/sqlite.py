@@ -146,7 +146,9 @@ class SqliteTaskHubStore:
             self._lock_file = None
 
     # -- writing messages ---------------------------------------------------------------------------
-    def _insert_messages(self, conn: sqlite3.Connection, messages: Sequence[TaskMessage]) -> tuple[bool, bool]:
+    def _insert_messages(
+        self, conn: sqlite3.Connection, messages: Sequence[TaskMessage]
+    ) -> tuple[bool, bool]:
         now = self._now()
         rows = []
         control = work = False
@@ -157,7 +159,8 @@ class SqliteTaskHubStore:
             visible = _epoch(m.visible_at) if m.visible_at is not None else now
             rows.append((queue, m.instance_id, m.execution_id, visible, dumps_event(m.event)))
         conn.executemany(
-            "INSERT INTO messages (queue, instance_id, execution_id, visible_at, event) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO messages (queue, instance_id, execution_id, visible_at, event) "
+            "VALUES (?, ?, ?, ?, ?)",
             rows,
         )
         return control, work
@@ -221,7 +224,7 @@ class SqliteTaskHubStore:
         return await self._run(take)
 
     async def complete_orchestration(self, item: OrchestrationWorkItem, commit: EpisodeCommit) -> None:
-        message_ids: list[int] = list(item.lock)  # type: ignore[call-overload]
+        message_ids: list[int] = list(item.lock)
         deferred = {id(m) for m in commit.deferred}
         deferred_ids = [mid for mid, m in zip(message_ids, item.messages, strict=True) if id(m) in deferred]
         consumed_ids = [mid for mid in message_ids if mid not in set(deferred_ids)]
@@ -256,7 +259,7 @@ class SqliteTaskHubStore:
         self.control_signal.notify()  # messages that arrived during the episode
 
     async def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float) -> None:
-        ids: list[int] = list(item.lock)  # type: ignore[call-overload]
+        ids: list[int] = list(item.lock)
 
         def write(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
@@ -301,7 +304,7 @@ class SqliteTaskHubStore:
         try:
             signals = await self._run(write)
         finally:
-            self._locked_work.discard(item.lock)  # type: ignore[arg-type]
+            self._locked_work.discard(item.lock)
         self._signal(*signals)
 
     async def abandon_activity(self, item: ActivityWorkItem, delay_seconds: float) -> None:
@@ -315,11 +318,13 @@ class SqliteTaskHubStore:
         try:
             await self._run(write)
         finally:
-            self._locked_work.discard(item.lock)  # type: ignore[arg-type]
+            self._locked_work.discard(item.lock)
 
     async def next_visible_time(self) -> datetime | None:
         def read(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute("SELECT MIN(visible_at) FROM messages WHERE visible_at > ?", (self._now(),)).fetchone()
+            row = conn.execute(
+                "SELECT MIN(visible_at) FROM messages WHERE visible_at > ?", (self._now(),)
+            ).fetchone()
             return row[0] if row else None
 
         return _from_epoch(await self._run(read))
@@ -343,7 +348,8 @@ class SqliteTaskHubStore:
                 params += [after_time, after_time, after_id]
             where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
             rows = conn.execute(
-                f"SELECT {_INSTANCE_COLUMNS} FROM instances {where} ORDER BY created_time, instance_id LIMIT ?",
+                f"SELECT {_INSTANCE_COLUMNS} FROM instances {where} "
+                "ORDER BY created_time, instance_id LIMIT ?",
                 [*params, query.page_size + 1],
             ).fetchall()
             page = [_instance_from_row(r) for r in rows[: query.page_size]]
@@ -416,12 +422,16 @@ def _instance_from_row(row: Sequence[Any]) -> InstanceState:
 
 
 def _read_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceState | None:
-    row = conn.execute(f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
+    ).fetchone()
     return _instance_from_row(row) if row else None
 
 
 def _read_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
-    rows = conn.execute("SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)).fetchall()
+    rows = conn.execute(
+        "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
+    ).fetchall()
     return [loads_event(r[0]) for r in rows]
 
 

@@ -31,7 +31,12 @@ def test_sequence_of_activities(features_host: HostRunner) -> None:
     iid = start(features_host, "sequence", ["A", "B"])
     status = features_host.wait_for(iid)
     assert status["output"] == ["Hello A!", "Hello B!"]
-    assert event_types(features_host, iid) == ["ExecutionStarted", "TaskCompleted", "TaskCompleted", "ExecutionCompleted"]
+    assert event_types(features_host, iid) == [
+        "ExecutionStarted",
+        "TaskCompleted",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ]
 
 
 def test_fan_out_fan_in(features_host: HostRunner) -> None:
@@ -76,7 +81,12 @@ def test_durable_timer(features_host: HostRunner) -> None:
     iid = start(features_host, "timer", 1)
     status = features_host.wait_for(iid)
     assert 1.0 <= status["output"] < 5.0
-    assert event_types(features_host, iid) == ["ExecutionStarted", "TimerCreated", "TimerFired", "ExecutionCompleted"]
+    assert event_types(features_host, iid) == [
+        "ExecutionStarted",
+        "TimerCreated",
+        "TimerFired",
+        "ExecutionCompleted",
+    ]
 
 
 def test_external_event(features_host: HostRunner) -> None:

@@ -24,8 +24,58 @@ T = TypeVar("T")
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 
 
-class HostRunner:
-    def __init__(self, script_root: Path, *, host_json: Path | None = None, local_settings: Path | None = None) -> None:
+class HubHttp:
+    """Plain HTTP to a running host: requests and status polling with a deadline."""
+
+    def __init__(self, origin: str) -> None:
+        self._origin = origin
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        url = path if path.startswith("http") else self.origin + path
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+        if data is not None and "Content-Type" not in (headers or {}):
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, dict(response.headers), _decode(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), _decode(error.read())
+
+    def wait_for(
+        self, instance_id: str, *, timeout: float = 20.0, statuses: set[str] | None = None, query: str = ""
+    ) -> dict[str, Any]:
+        """Poll the status endpoint until the instance reaches one of `statuses` (default: terminal)."""
+        wanted = statuses or TERMINAL
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            code, _, body = self.http("GET", f"/runtime/webhooks/durabletask/instances/{instance_id}{query}")
+            last = body
+            if code in (200, 202, 500) and isinstance(body, dict) and body.get("runtimeStatus") in wanted:
+                return body
+            time.sleep(0.02)
+        raise AssertionError(
+            f"instance {instance_id} did not reach {sorted(wanted)} in {timeout}s; last: {last}"
+        )
+
+
+class HostRunner(HubHttp):
+    def __init__(
+        self, script_root: Path, *, host_json: Path | None = None, local_settings: Path | None = None
+    ) -> None:
         self.options = HostOptions(
             script_root=script_root, host_json=host_json, local_settings=local_settings, port=0
         )
@@ -63,34 +113,6 @@ class HostRunner:
     def client(self) -> df.DurableOrchestrationClient:
         assert self.host is not None
         return df.DurableOrchestrationClient(self.host.urls.client_binding_json())
-
-    # -- plain HTTP -------------------------------------------------------------------------------
-    def http(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
-        url = path if path.startswith("http") else self.origin + path
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-        if data is not None and "Content-Type" not in (headers or {}):
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, dict(response.headers), _decode(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), _decode(error.read())
-
-    def wait_for(self, instance_id: str, *, timeout: float = 20.0, statuses: set[str] | None = None,
-                  query: str = "") -> dict[str, Any]:
-        """Poll the status endpoint until the instance reaches one of `statuses` (default: terminal)."""
-        wanted = statuses or TERMINAL
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            code, _, body = self.http("GET", f"/runtime/webhooks/durabletask/instances/{instance_id}{query}")
-            last = body
-            if code in (200, 202, 500) and isinstance(body, dict) and body.get("runtimeStatus") in wanted:
-                return body
-            time.sleep(0.02)
-        raise AssertionError(f"instance {instance_id} did not reach {sorted(wanted)} in {timeout}s; last: {last}")
 
 
 def _decode(raw: bytes) -> Any:

@@ -7,7 +7,9 @@ from durable_ext.app.errors import AppLoadError
 
 
 def test_full_line() -> None:
-    err = AppLoadError(Path("app/Fn/function.json"), "is missing.", fix="add it", function="Fn", field="bindings[1].name")
+    err = AppLoadError(
+        Path("app/Fn/function.json"), "is missing.", fix="add it", function="Fn", field="bindings[1].name"
+    )
     assert str(err) == "app/Fn/function.json: function 'Fn': bindings[1].name: is missing. Fix: add it."
     assert (err.message, err.fix) == ("is missing", "add it")
 

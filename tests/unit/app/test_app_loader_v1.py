@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -10,6 +11,14 @@ import pytest
 
 from durable_ext.app.loader import LoadedApp, load_app
 
+# The SDK warns about the v1 model and about df_loads without expected_type; neither is under test here.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning:azure.durable_functions"),
+    pytest.mark.filterwarnings("ignore:azure.functions df_loads:DeprecationWarning"),
+]
+
+
+SCRIPT_ROOT_SETTING = "AzureWebJobsScriptRoot"  # spelled as the Functions host spells it
 V1_FUNCTIONS = {
     "V1Counter",
     "V1Fail",
@@ -75,7 +84,9 @@ def test_shared_code_imports_through_sys_path_and_relative_imports(app: LoadedAp
     root = str(app.script_root)
     assert root in sys.path
     assert "v1_shared.greetings" in sys.modules  # `from v1_shared.greetings import greet`
-    assert app.functions["V1SayHello"].func("Tokyo") == "Hello Tokyo!"  # also uses `from . import punctuation`
+    assert (
+        app.functions["V1SayHello"].func("Tokyo") == "Hello Tokyo!"
+    )  # also uses `from . import punctuation`
     assert app.functions["V1Renamed"].func  # `from ..v1_shared.greetings import greet`
 
 
@@ -86,14 +97,18 @@ def test_entry_point_and_script_file_options(app: LoadedApp) -> None:
     assert module.__file__ is not None and module.__file__.endswith("V1SayHello/__init__.py")
 
 
-def test_script_root_setting_is_set_when_missing(fixture_app: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AzureWebJobsScriptRoot", raising=False)
+def test_script_root_setting_is_set_when_missing(
+    fixture_app: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SCRIPT_ROOT_SETTING, raising=False)
     load_app(fixture_app("v1_basic"), settings={})
-    assert os.environ["AzureWebJobsScriptRoot"] == str(fixture_app("v1_basic").resolve())
+    assert os.environ.get(SCRIPT_ROOT_SETTING) == str(fixture_app("v1_basic").resolve())
 
 
 def test_functions_filter_keeps_listed_names(fixture_app: Callable[[str], Path]) -> None:
-    app = load_app(fixture_app("v1_basic"), functions_filter=["V1SayHello", "v1counter", "Missing"], settings={})
+    app = load_app(
+        fixture_app("v1_basic"), functions_filter=["V1SayHello", "v1counter", "Missing"], settings={}
+    )
     assert set(app.functions) == {"V1SayHello", "V1Counter"}
     assert any("'Missing'" in w for w in app.warnings)
 
@@ -107,7 +122,12 @@ def test_app_setting_disables_a_function(fixture_app: Callable[[str], Path]) -> 
 def test_disabled_can_name_an_app_setting(make_app: Callable[[dict[str, str]], Path]) -> None:
     root = make_app(
         {
-            "Off/function.json": '{"disabled": "%OFF%", "bindings": [{"name": "x", "type": "activityTrigger", "direction": "in"}]}',
+            "Off/function.json": json.dumps(
+                {
+                    "disabled": "%OFF%",
+                    "bindings": [{"name": "x", "type": "activityTrigger", "direction": "in"}],
+                }
+            ),
             "Off/__init__.py": "def main(x): return x\n",
         }
     )

@@ -28,7 +28,13 @@ def http_trigger(**extra: Any) -> dict[str, Any]:
 def test_valid_bindings_become_specs_with_canonical_type_and_lower_direction() -> None:
     specs, warnings = validate(
         [
-            {"Name": "req", "Type": "HTTPTRIGGER", "Direction": "IN", "methods": ["GET", "post"], "authLevel": "Admin"},
+            {
+                "Name": "req",
+                "Type": "HTTPTRIGGER",
+                "Direction": "IN",
+                "methods": ["GET", "post"],
+                "authLevel": "Admin",
+            },
             {"name": "$return", "type": "http", "direction": "Out"},
             {"name": "starter", "type": "durableClient", "direction": "in"},
         ]
@@ -59,9 +65,21 @@ def test_error_line_names_file_function_field_and_fix() -> None:
         ([{"type": "httpTrigger", "direction": "in", "name": "my-req"}], "bindings[0].name", "not a valid"),
         ([{"name": "req", "direction": "in"}], "bindings[0].type", "missing"),
         ([{"name": "req", "type": "httpTrigger"}], "bindings[0].direction", "missing"),
-        ([{"name": "req", "type": "httpTrigger", "direction": "sideways"}], "bindings[0].direction", "not a direction"),
-        ([http_trigger(), {"name": "$return", "type": "http", "direction": "in"}], "bindings[1].direction", "$return"),
-        ([http_trigger(), {"name": "REQ", "type": "durableClient", "direction": "in"}], "bindings[1].name", "already"),
+        (
+            [{"name": "req", "type": "httpTrigger", "direction": "sideways"}],
+            "bindings[0].direction",
+            "not a direction",
+        ),
+        (
+            [http_trigger(), {"name": "$return", "type": "http", "direction": "in"}],
+            "bindings[1].direction",
+            "$return",
+        ),
+        (
+            [http_trigger(), {"name": "REQ", "type": "durableClient", "direction": "in"}],
+            "bindings[1].name",
+            "already",
+        ),
         ([{"name": "client", "type": "durableClient", "direction": "in"}], "bindings", "no trigger"),
         (
             [http_trigger(), {"name": "msg", "type": "queueTrigger", "direction": "in", "queueName": "q"}],
@@ -73,8 +91,16 @@ def test_error_line_names_file_function_field_and_fix() -> None:
         ([http_trigger(authLevel="public")], "bindings[0].authLevel", "not an auth level"),
         ([http_trigger(route=5)], "bindings[0].route", "string"),
         ([{"name": "msg", "type": "queueTrigger", "direction": "in"}], "bindings[0].queueName", "missing"),
-        ([{"name": "ctx", "type": "orchestrationTrigger", "direction": "out"}], "bindings[0].direction", "cannot be"),
-        ([{"name": "x", "type": "activityTrigger", "direction": "inout"}], "bindings[0].direction", "cannot be"),
+        (
+            [{"name": "ctx", "type": "orchestrationTrigger", "direction": "out"}],
+            "bindings[0].direction",
+            "cannot be",
+        ),
+        (
+            [{"name": "x", "type": "activityTrigger", "direction": "inout"}],
+            "bindings[0].direction",
+            "cannot be",
+        ),
         (
             [{"name": "context", "type": "orchestrationTrigger", "direction": "in", "orchestration": "@Bad"}],
             "bindings[0].orchestration",
@@ -86,8 +112,16 @@ def test_error_line_names_file_function_field_and_fix() -> None:
             "'@'",
         ),
         ([{"name": "t", "type": "timerTrigger", "direction": "in"}], "bindings[0].schedule", "missing"),
-        ([{"name": "t", "type": "timerTrigger", "direction": "in", "schedule": "every day"}], "bindings[0].schedule", ""),
-        ([http_trigger(), {"name": "out", "type": "http", "direction": "in"}], "bindings[1].direction", "cannot be"),
+        (
+            [{"name": "t", "type": "timerTrigger", "direction": "in", "schedule": "every day"}],
+            "bindings[0].schedule",
+            "",
+        ),
+        (
+            [http_trigger(), {"name": "out", "type": "http", "direction": "in"}],
+            "bindings[1].direction",
+            "cannot be",
+        ),
     ],
 )
 def test_each_problem_is_one_error_with_a_fix(bindings: list[Any], field: str, words: str) -> None:
@@ -118,7 +152,10 @@ def test_unknown_type_is_a_warning_naming_function_binding_and_type() -> None:
 
 def test_unknown_input_next_to_a_known_trigger_is_a_warning_too() -> None:
     _, warnings = validate(
-        [{"name": "msg", "type": "queueTrigger", "direction": "in", "queueName": "q"}, {"name": "doc", "type": "cosmosDB", "direction": "in"}]
+        [
+            {"name": "msg", "type": "queueTrigger", "direction": "in", "queueName": "q"},
+            {"name": "doc", "type": "cosmosDB", "direction": "in"},
+        ]
     )
     assert len(warnings) == 1 and "cosmosDB" in warnings[0]
 

@@ -66,7 +66,9 @@ def catch_failure(context: df.DurableOrchestrationContext):
 @app.orchestration_trigger(context_name="context")
 def with_retry(context: df.DurableOrchestrationContext):
     payload = context.get_input()
-    options = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=payload["attempts"])
+    options = df.RetryOptions(
+        first_retry_interval_in_milliseconds=100, max_number_of_attempts=payload["attempts"]
+    )
     try:
         return (yield context.call_activity_with_retry("flaky", options, payload))
     except Exception as exc:
