@@ -127,6 +127,7 @@ class DurableHost:
             self.clock,
             max_concurrent=durable.max_concurrent_activity_functions,
             poll_interval=poll,
+            http_poll_seconds=durable.http_settings.default_async_request_sleep_time_milliseconds / 1000,
         )
         self._loops = [orchestrations, activities]  # type: ignore[list-item]
         self._loop_tasks = [asyncio.create_task(loop.run()) for loop in self._loops]

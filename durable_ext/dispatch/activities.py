@@ -8,6 +8,8 @@ import logging
 import traceback
 import uuid
 
+import aiohttp
+
 from azure.functions.meta import Datum
 
 from ..app.loader import LoadedApp
@@ -17,6 +19,7 @@ from ..engine.history import EventType, HistoryEvent, format_timestamp
 from ..engine.messages import TaskMessage
 from ..engine.replay import HTTP_ACTIVITY_NAME
 from ..store.base import ActivityWorkItem, TaskHubStore
+from .http_activity import DurableHttpError, parse_request, run_durable_http
 from .loop import WorkLoop
 
 log = logging.getLogger("durable_ext.dispatch")
@@ -39,10 +42,13 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
         *,
         max_concurrent: int,
         poll_interval: float,
+        http_poll_seconds: float = 30.0,
     ) -> None:
         super().__init__("activities", store.work_signal, store, clock, max_concurrent, poll_interval)
         self.app = app
         self.invoker = invoker
+        self.http_poll_seconds = http_poll_seconds
+        self._http: aiohttp.ClientSession | None = None
 
     async def lock_next(self) -> ActivityWorkItem | None:
         return await self.store.lock_next_activity()
@@ -58,13 +64,40 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
             item, TaskMessage(item.instance_id, outcome, execution_id=item.execution_id)
         )
 
+    async def _durable_http(self, scheduled: HistoryEvent) -> HistoryEvent:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
+        try:
+            request = parse_request(activity_input_text(scheduled.input))
+            response = await run_durable_http(request, self._http, poll_seconds=self.http_poll_seconds)
+        except (DurableHttpError, aiohttp.ClientError, OSError) as exc:
+            return HistoryEvent(
+                EventType.TASK_FAILED,
+                timestamp=format_timestamp(self.clock.now()),
+                task_scheduled_id=scheduled.event_id,
+                reason=f"Durable HTTP request failed: {type(exc).__name__}: {exc}",
+                details="",
+            )
+        return HistoryEvent(
+            EventType.TASK_COMPLETED,
+            timestamp=format_timestamp(self.clock.now()),
+            task_scheduled_id=scheduled.event_id,
+            result=json.dumps(response),
+        )
+
+    async def close(self) -> None:
+        await super().close()
+        if self._http is not None:
+            await self._http.close()
+
     async def _execute(self, item: ActivityWorkItem) -> HistoryEvent:
         scheduled = item.event
         name = scheduled.name or ""
         now = format_timestamp(self.clock.now())
+        if name == HTTP_ACTIVITY_NAME:
+            return await self._durable_http(scheduled)
         spec = self.app.activity(name)
         if spec is None:
-            kind = "built-in durable HTTP" if name == HTTP_ACTIVITY_NAME else "activity"
             known = ", ".join(
                 sorted(s.durable_name for s in self.app.functions_by_trigger_type("activityTrigger"))
             )
@@ -72,7 +105,7 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
                 EventType.TASK_FAILED,
                 timestamp=now,
                 task_scheduled_id=scheduled.event_id,
-                reason=f"The {kind} function '{name}' does not exist in this app (known activities: "
+                reason=f"The activity function '{name}' does not exist in this app (known activities: "
                 f"{known or 'none'}).",
                 details="",
             )

@@ -127,6 +127,10 @@ class OrchestrationEpisode:
             else:
                 self._drop(start, "duplicate start event")
         if current is None:
+            if self.state is not None and self.state.runtime_status == RuntimeStatus.PENDING:
+                # A scheduled or delayed start is on its way: keep these until it arrives.
+                self.deferred.extend(others)
+                return
             for message in others:
                 self._drop(message, "no such instance")
             return

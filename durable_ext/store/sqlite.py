@@ -134,6 +134,9 @@ class SqliteTaskHubStore:
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
 
     async def close(self) -> None:
+        if self._conn is None and self._lock_file is None:
+            return  # already closed
+
         def disconnect() -> None:
             if self._conn is not None:
                 self._conn.close()
@@ -262,10 +265,16 @@ class SqliteTaskHubStore:
         ids: list[int] = list(item.lock)
 
         def write(conn: sqlite3.Connection) -> None:
+            now = self._now()
             with _transaction(conn):
                 conn.executemany(
                     "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
-                    [(self._now() + delay_seconds, mid) for mid in ids],
+                    [(now + delay_seconds, mid) for mid in ids],
+                )
+                # Messages that arrived during the episode wait too, so they cannot overtake the batch.
+                conn.execute(
+                    "UPDATE messages SET visible_at = ? WHERE instance_id = ? AND queue = ? AND visible_at <= ?",
+                    (now + delay_seconds, item.instance_id, CONTROL, now),
                 )
 
         try:

@@ -60,6 +60,12 @@ def sqlite_hub(tmp_path: Path, clock: FakeClock) -> Iterator[StoreFactory]:
     yield lambda: SqliteTaskHubStore(tmp_path / "hub.sqlite", clock=clock)
 
 
+def xfail_on(request: pytest.FixtureRequest, backend_name: str, reason: str) -> None:
+    """Mark the running test a strict expected failure on one backend only: a known bug of that store."""
+    if request.node.callspec.params.get("hub") == backend_name:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
 # -- fixtures ----------------------------------------------------------------------------------------
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
@@ -108,7 +114,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Run `async def` tests on the test's event loop (there is no pytest-asyncio here)."""
     if not inspect.iscoroutinefunction(pyfuncitem.obj):
         return None
-    test_loop: asyncio.AbstractEventLoop = pyfuncitem.funcargs["loop"]
+    test_loop = pyfuncitem.funcargs["loop"]
+    assert isinstance(test_loop, asyncio.AbstractEventLoop)
     names = inspect.signature(pyfuncitem.obj).parameters
     test_loop.run_until_complete(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
     return True

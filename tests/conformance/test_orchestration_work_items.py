@@ -4,6 +4,7 @@ deferred and delayed messages."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -284,6 +285,24 @@ async def test_abandoned_messages_come_back_after_the_delay(store: TaskHubStore,
     assert again.history == []
 
 
+@pytest.mark.advances_clock
+async def test_abandon_does_not_let_later_messages_overtake_the_abandoned_ones(
+    store: TaskHubStore, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    instance, item = await _started_and_locked(store, clock)
+    event = raise_event("order-1")
+    await store.send_messages([event])
+
+    await store.abandon_orchestration(item, delay_seconds=5.0)
+
+    # Either the instance is held back until the retry, or its next batch starts with the retried start.
+    batch = await store.lock_next_orchestration()
+    if batch is None:
+        clock.advance(5.5)
+        batch = await _lock(store, "order-1")
+    assert delivered(batch.messages) == delivered([start_message(instance), event])
+
+
 async def test_abandon_writes_nothing(store: TaskHubStore, clock: FakeClock) -> None:
     instance, item = await _started_and_locked(store, clock)
 
@@ -366,3 +385,36 @@ async def test_a_delayed_outbound_message_of_a_commit_waits_for_its_time(
     clock.advance(3600)
     again = await _lock(store, "order-1")
     assert [m.event.event_type for m in again.messages] == [EventType.EVENT_RAISED]
+
+
+async def test_a_message_a_commit_sends_to_its_own_instance_comes_with_the_next_lock(
+    store: TaskHubStore, clock: FakeClock
+) -> None:
+    instance, item = await _started_and_locked(store, clock)
+    renewed = pending("order-1", clock.now(), execution_id="exec-2")
+    continued = with_status(instance, RuntimeStatus.CONTINUED_AS_NEW, clock.now())
+
+    await store.complete_orchestration(
+        item, commit(continued, episode(clock.now(), execution_started(instance)), [start_message(renewed)])
+    )
+
+    again = await _lock(store, "order-1")
+    assert delivered(again.messages) == delivered([start_message(renewed)])
+    assert again.instance == continued
+
+
+async def test_large_and_unicode_payloads_round_trip(store: TaskHubStore, clock: FakeClock) -> None:
+    big = '"' + "é✓𝄞 " * 40_000 + '"'  # ~400 KB of JSON text, beyond any single queue message or table cell
+    instance = replace(pending("zoë/订单-1", clock.now()), input=big)
+    await store.start_orchestration(instance, start_message(instance))
+    item = await _lock(store, "zoë/订单-1")
+    assert delivered(item.messages) == delivered([start_message(instance)])
+    done = with_status(instance, RuntimeStatus.COMPLETED, clock.now(), output=big)
+    history = episode(clock.now(), execution_started(instance), raise_event("zoë/订单-1", input=big).event)
+
+    await store.complete_orchestration(item, commit(done, history, [raise_event("other", input=big)]))
+
+    assert await store.get_instance("zoë/订单-1") == done
+    assert await store.get_history("zoë/订单-1") == history
+    other = await _lock(store, "other")
+    assert other.messages[0].event.input == big

@@ -230,3 +230,24 @@ def test_http_function_route(features_host: HostRunner) -> None:
     code, _, body = features_host.http("POST", "/api/start/sequence", ["Z"])
     assert code == 202
     assert features_host.wait_for(body["id"])["output"] == ["Hello Z!"]
+
+
+def test_call_http_get(features_host: HostRunner) -> None:
+    iid = start(
+        features_host, "http_call", {"method": "GET", "uri": f"{features_host.origin}/api/echo?q=hey"}
+    )
+    assert features_host.wait_for(iid)["output"] == {"status": 200, "content": '{"q": "hey"}'}
+
+
+def test_call_http_follows_202_location(features_host: HostRunner) -> None:
+    iid = start(features_host, "http_call", {"method": "GET", "uri": f"{features_host.origin}/api/accepted"})
+    assert features_host.wait_for(iid)["output"] == {"status": 200, "content": '{"q": "polled"}'}
+    completed = [e for e in history(features_host, iid) if e["EventType"] == "TaskCompleted"]
+    assert [e["FunctionName"] for e in completed] == ["BuiltIn::HttpActivity"]
+
+
+def test_call_http_connection_error_is_a_task_failure(features_host: HostRunner) -> None:
+    iid = start(features_host, "http_call", {"method": "GET", "uri": "http://127.0.0.1:9/nothing"})
+    status = features_host.wait_for(iid)
+    assert status["runtimeStatus"] == "Failed"
+    assert "Durable HTTP request failed" in status["output"]

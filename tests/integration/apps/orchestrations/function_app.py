@@ -195,3 +195,18 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient) ->
 @app.route(route="echo", methods=["GET"])
 def echo(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(json.dumps({"q": req.params.get("q")}), mimetype="application/json")
+
+
+@app.route(route="accepted", methods=["GET"])
+def accepted(req: func.HttpRequest) -> func.HttpResponse:
+    base = req.url.split("/api/")[0]
+    return func.HttpResponse(
+        status_code=202, headers={"Location": f"{base}/api/echo?q=polled", "Retry-After": "0"}
+    )
+
+
+@app.orchestration_trigger(context_name="context")
+def http_call(context: df.DurableOrchestrationContext):
+    request = context.get_input()
+    response = yield context.call_http(request["method"], request["uri"], request.get("content"))
+    return {"status": response["statusCode"], "content": response["content"]}
