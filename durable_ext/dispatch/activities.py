@@ -9,7 +9,6 @@ import traceback
 import uuid
 
 import aiohttp
-
 from azure.functions.meta import Datum
 
 from ..app.loader import LoadedApp

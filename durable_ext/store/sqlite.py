@@ -273,7 +273,8 @@ class SqliteTaskHubStore:
                 )
                 # Messages that arrived during the episode wait too, so they cannot overtake the batch.
                 conn.execute(
-                    "UPDATE messages SET visible_at = ? WHERE instance_id = ? AND queue = ? AND visible_at <= ?",
+                    "UPDATE messages SET visible_at = ? "
+                    "WHERE instance_id = ? AND queue = ? AND visible_at <= ?",
                     (now + delay_seconds, item.instance_id, CONTROL, now),
                 )
 
