@@ -24,9 +24,10 @@ KIND_BY_TRIGGER = {
 def _default_options(args: argparse.Namespace) -> HostOptions:
     """From the repo root with no --script-root, serve sample_app with the root host.json and settings."""
     cwd = Path.cwd()
+    keys = Path(args.keys_file).resolve() if args.keys_file else None
     if args.script_root is not None:
         root = Path(args.script_root).resolve()
-        return HostOptions(script_root=root, port=args.port, bind=args.bind)
+        return HostOptions(script_root=root, port=args.port, bind=args.bind, keys_file=keys)
     if (cwd / "sample_app").is_dir() and not (cwd / "function_app.py").exists():
         return HostOptions(
             script_root=cwd / "sample_app",
@@ -34,8 +35,9 @@ def _default_options(args: argparse.Namespace) -> HostOptions:
             local_settings=cwd / "local.settings.json",
             port=args.port,
             bind=args.bind,
+            keys_file=keys,
         )
-    return HostOptions(script_root=cwd, port=args.port, bind=args.bind)
+    return HostOptions(script_root=cwd, port=args.port, bind=args.bind, keys_file=keys)
 
 
 def _describe_functions(host: DurableHost) -> str:
@@ -68,8 +70,7 @@ async def _serve(options: HostOptions) -> int:
         if store
         else f"Task hub '{host.hub_name}'."
     )
-    if options.bind in ("127.0.0.1", "localhost", "::1"):
-        print("No keys are configured: listening on loopback only, every route is open (as with Core Tools).")
+    print(host.keys_note)
     print(_describe_functions(host), flush=True)
     print(f"Host started on {host.origin}. Press Ctrl+C to stop.", flush=True)
     stop = asyncio.Event()
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     start.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071)")
     start.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    start.add_argument("--keys-file", help="JSON keys file (default: <script root>/.durable/keys.json)")
     start.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     logging.basicConfig(

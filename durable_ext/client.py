@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 
@@ -36,7 +37,11 @@ class InstanceNotRunningError(ClientError):
 
 
 class InstanceConflictError(ClientError):
-    status = 409
+    """Starting an id that is still running (the SDK raises the message of a 400)."""
+
+
+class InvalidOperationError(ClientError):
+    status = 500
 
 
 def validate_instance_id(instance_id: str) -> None:
@@ -56,9 +61,17 @@ def validate_instance_id(instance_id: str) -> None:
 
 class DurableClientService:
     def __init__(
-        self, store: TaskHubStore, app: LoadedApp, clock: Clock, *, overwrite_any_state: bool = False
+        self,
+        store: TaskHubStore,
+        app: LoadedApp,
+        clock: Clock,
+        *,
+        overwrite_any_state: bool = False,
+        check_names: bool = True,
     ) -> None:
+        """`check_names`: refuse orchestrator names this app does not have (off for other hubs)."""
         self.store = store
+        self.check_names = check_names
         self.app = app
         self.clock = clock
         self.overwrite_any_state = overwrite_any_state
@@ -69,7 +82,8 @@ class DurableClientService:
     async def start_new(self, name: str, instance_id: str | None, input_text: str | None) -> str:
         """Start orchestrator `name`; `input_text` is the serialized input (JSON text) or None."""
         spec = self.app.orchestrator(name)
-        if spec is None:
+        durable_name = spec.durable_name if spec is not None else name
+        if spec is None and self.check_names:
             known = sorted(s.durable_name for s in self.app.functions_by_trigger_type("orchestrationTrigger"))
             raise ClientError(
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
@@ -82,7 +96,7 @@ class DurableClientService:
         start = HistoryEvent(
             EventType.EXECUTION_STARTED,
             timestamp=format_timestamp(now),
-            name=spec.durable_name,
+            name=durable_name,
             version="",
             input=input_text,
             instance_id=instance_id,
@@ -91,7 +105,7 @@ class DurableClientService:
         )
         row = InstanceState(
             instance_id=instance_id,
-            name=spec.durable_name,
+            name=durable_name,
             execution_id=execution_id,
             runtime_status=RuntimeStatus.PENDING,
             created_time=now,
@@ -107,6 +121,20 @@ class DurableClientService:
         except InstanceExistsError as exc:
             raise InstanceConflictError(str(exc)) from exc
         return instance_id
+
+    async def wait_for_terminal(
+        self, instance_id: str, timeout: float, interval: float
+    ) -> InstanceState | None:
+        """Poll until the instance is Completed, Failed, Terminated or Canceled; None on timeout."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            state = await self.store.get_instance(instance_id)
+            if state is not None and state.runtime_status.is_terminal:
+                return state
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            await asyncio.sleep(min(interval, remaining))
 
     async def get_instance(self, instance_id: str) -> InstanceState | None:
         return await self.store.get_instance(instance_id)
@@ -156,6 +184,31 @@ class DurableClientService:
         await self._send(
             instance_id, HistoryEvent(EventType.EVENT_RAISED, timestamp=now, name=event_name, input=data_text)
         )
+
+    async def rewind(self, instance_id: str, reason: str | None) -> None:
+        state = await self.store.get_instance(instance_id)
+        if state is None:
+            raise InstanceNotFoundError(instance_id)
+        if state.runtime_status in (
+            RuntimeStatus.COMPLETED,
+            RuntimeStatus.TERMINATED,
+            RuntimeStatus.CANCELED,
+        ):
+            raise InstanceNotRunningError(instance_id, state.runtime_status, "rewind")
+        if state.runtime_status != RuntimeStatus.FAILED:
+            raise InvalidOperationError(
+                f"Cannot rewind instance '{instance_id}': it is {state.runtime_status.value}; only Failed "
+                "instances can be rewound."
+            )
+        now = format_timestamp(self._now())
+        await self._send(instance_id, HistoryEvent(EventType.EXECUTION_REWOUND, timestamp=now, reason=reason))
+
+    async def restart(self, instance_id: str, *, new_instance_id: bool) -> str:
+        """Start the instance's orchestrator again with its original input; returns the id used."""
+        state = await self.store.get_instance(instance_id)
+        if state is None:
+            raise ClientError("InstanceId does not match a valid orchestration instance.")
+        return await self.start_new(state.name, None if new_instance_id else instance_id, state.input)
 
     async def purge(self, instance_id: str) -> int:
         return await self.store.purge_instance(instance_id)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
 
 from .api.durable_api import DurableHttpApi
 from .api.functions import HttpFunctions
+from .api.keys import MASTER_KEY_SETTING, HostKeys, KeysError, generate_keys_file, load_keys
 from .api.server import build_web_app
 from .api.urls import WebhookUrls
 from .app.invoker import InProcessInvoker
@@ -32,6 +34,7 @@ from .dispatch.invocation_log import LoggingInvoker
 from .dispatch.loop import WorkLoop
 from .dispatch.orchestrations import OrchestrationDispatcher
 from .engine.orchestration import EpisodeOptions
+from .hubs import TaskHubs
 from .store.base import TaskHubStore
 from .store.sqlite import SqliteTaskHubStore, default_store_path
 
@@ -49,6 +52,10 @@ class HostOptions:
     local_settings: Path | None = None  # default: <script root>/local.settings.json
     port: int = 7071
     bind: str = "127.0.0.1"
+    keys_file: Path | None = None  # default: <script root>/.durable/keys.json
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass(frozen=True)
@@ -75,13 +82,20 @@ class DurableHost:
         self.invoker = LoggingInvoker(
             InProcessInvoker(max_workers=self.durable.max_concurrent_activity_functions + 4)
         )
-        self.urls = WebhookUrls(f"http://{options.bind}:{options.port}", self.hub_name)
+        self.keys, self.keys_note = self._load_keys()
+        self.urls = WebhookUrls(
+            f"http://{options.bind}:{options.port}",
+            self.hub_name,
+            required_query=self.keys.system_query(),
+            rpc_token=secrets.token_urlsafe(24) if self.keys.enabled else None,
+        )
         self.client = DurableClientService(
             self.store,
             self.app,
             self.clock,
             overwrite_any_state=self.durable.overridable_existing_instance_states == "AnyState",
         )
+        self.hubs = TaskHubs(self.hub_name, self.client, self.app, self.clock, self._open_other_hub)
         self._loops: list[WorkLoop[object]] = []
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
@@ -94,6 +108,26 @@ class DurableHost:
     @property
     def hub_name(self) -> str:
         return self.durable.hub_name
+
+    def _load_keys(self) -> tuple[HostKeys, str]:
+        """Keys from settings or the keys file; with none, loopback runs open and other binds get new keys."""
+        path = self.options.keys_file or self.options.script_root / ".durable" / "keys.json"
+        try:
+            keys = load_keys(path, os.environ)
+            if keys.enabled:
+                return keys, f"Keys are required (from {path if path.exists() else MASTER_KEY_SETTING})."
+            if self.options.bind in LOOPBACK:
+                return keys, "No keys are configured: listening on loopback only, every route is open."
+            keys = generate_keys_file(path)
+        except KeysError as exc:
+            raise HostStartError(str(exc)) from None
+        return keys, f"Listening beyond loopback: keys were generated in {path}; pass them as code=."
+
+    def _open_other_hub(self, hub: str) -> TaskHubStore:
+        if isinstance(self.store, SqliteTaskHubStore):
+            path = default_store_path(self.options.script_root, hub)
+            return SqliteTaskHubStore(path, hub_name=hub, clock=self.clock, client_only=True)
+        raise HostStartError(f"Task hub '{hub}' cannot be opened by this store.")
 
     def _create_store(self) -> TaskHubStore:
         provider = self.durable.storage_provider
@@ -132,9 +166,13 @@ class DurableHost:
         self._loops = [orchestrations, activities]  # type: ignore[list-item]
         self._loop_tasks = [asyncio.create_task(loop.run()) for loop in self._loops]
         web_app = build_web_app(
-            DurableHttpApi(self.client, self.urls),
+            DurableHttpApi(self.hubs, self.urls, self.keys),
             HttpFunctions(
-                self.app.http_functions(), self.invoker, self.urls, self.config.settings.http.route_prefix
+                self.app.http_functions(),
+                self.invoker,
+                self.urls,
+                self.config.settings.http.route_prefix,
+                self.keys,
             ),
         )
         self._runner = web.AppRunner(web_app, access_log=None)
@@ -143,7 +181,7 @@ class DurableHost:
         await site.start()
         if self.options.port == 0:  # the OS picked the port: read it back for the URLs we hand out
             self.port = int(self._runner.addresses[0][1])
-            self.urls = WebhookUrls(f"http://{self.options.bind}:{self.port}", self.hub_name)
+            self.urls = replace(self.urls, origin=f"http://{self.options.bind}:{self.port}")
 
     async def stop(self) -> None:
         """Stop taking work, let running invocations finish and commit, then close the store."""
@@ -157,6 +195,7 @@ class DurableHost:
         for task in self._loop_tasks:
             task.cancel()
         await asyncio.gather(*self._loop_tasks, return_exceptions=True)
+        await self.hubs.close()
         await self.store.close()
         await _close_sdk_session()
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -14,8 +15,9 @@ from ..client import ClientError, DurableClientService, InstanceNotFoundError
 from ..engine.history import parse_timestamp
 from ..engine.status import RuntimeStatus
 from ..store.base import InstanceQuery
+from .keys import HostKeys, presented_key
 from .status import status_payload
-from .urls import WEBHOOK_PATH, WebhookUrls
+from .urls import HUB_SEGMENT, RPC_SEGMENT, WEBHOOK_PATH, WebhookUrls
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _RUNNING_FOR_STATUS = {
@@ -72,6 +74,19 @@ def _date(request: web.Request, name: str) -> datetime | None:
         raise ClientError(f"Query parameter '{name}' is not a valid date: '{value}'.") from None
 
 
+def _seconds(request: web.Request, name: str) -> float | None:
+    value = _query(request, name)
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ClientError(f"Query parameter '{name}' must be a number of seconds, got '{value}'.") from None
+    if seconds < 0:
+        raise ClientError(f"Query parameter '{name}' must not be negative.")
+    return seconds
+
+
 def _statuses(request: web.Request) -> frozenset[RuntimeStatus]:
     found: set[RuntimeStatus] = set()
     for key, value in request.query.items():
@@ -100,13 +115,26 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+class HubClients(Protocol):
+    """Finds the client for a task hub named by a request (None: this host's own hub)."""
+
+    async def client_for(self, hub: str | None) -> DurableClientService: ...
+
+
 class DurableHttpApi:
-    def __init__(self, client: DurableClientService, urls: WebhookUrls) -> None:
-        self.client = client
+    def __init__(self, hubs: HubClients, urls: WebhookUrls, keys: HostKeys) -> None:
+        self.hubs = hubs
         self.urls = urls
+        self.keys = keys
 
     def routes(self) -> list[web.RouteDef]:
-        p = WEBHOOK_PATH
+        """Every route under the public path and, for the SDK's calls, the secret RPC path; both also
+        under `taskhubs/{hub}` for clients bound to another task hub."""
+        prefixes = [WEBHOOK_PATH, f"{WEBHOOK_PATH}/{HUB_SEGMENT}/{{hub}}"]
+        prefixes += [f"{WEBHOOK_PATH}/{RPC_SEGMENT}/{{rpc_token}}{p[len(WEBHOOK_PATH) :]}" for p in prefixes]
+        return [route for prefix in prefixes for route in self._routes_under(prefix)]
+
+    def _routes_under(self, p: str) -> list[web.RouteDef]:
         wrap = self._guard
         return [
             web.post(p + "/orchestrators/{function}", wrap(self.start)),
@@ -121,10 +149,17 @@ class DurableHttpApi:
             web.post(p + "/instances/{instance_id}/suspend", wrap(self.suspend)),
             web.post(p + "/instances/{instance_id}/resume", wrap(self.resume)),
             web.post(p + "/instances/{instance_id}/raiseEvent/{event_name}", wrap(self.raise_event)),
+            web.post(p + "/instances/{instance_id}/rewind", wrap(self.rewind)),
+            web.post(p + "/instances/{instance_id}/restart", wrap(self.restart)),
         ]
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
+            if not self._authorized(request):
+                return _json(
+                    {"Message": "Unauthorized: pass the system or master key as code= or x-functions-key"},
+                    401,
+                )
             try:
                 return await handler(request)
             except InstanceNotFoundError:
@@ -134,28 +169,48 @@ class DurableHttpApi:
 
         return guarded
 
+    def _authorized(self, request: web.Request) -> bool:
+        token = request.match_info.get("rpc_token")
+        if token is not None:
+            return self.urls.rpc_token is not None and hmac.compare_digest(token, self.urls.rpc_token)
+        return self.keys.allows_webhook(presented_key(request))
+
+    async def _client(self, request: web.Request) -> DurableClientService:
+        return await self.hubs.client_for(request.match_info.get("hub") or _query(request, "taskHub") or None)
+
     def _urls_for(self, request: web.Request) -> WebhookUrls:
-        # Links point back at the origin the caller used, as the .NET host does.
-        return replace(self.urls, origin=str(request.url.origin()))
+        # Links point back at the origin the caller used, as the .NET host does, for the hub it named.
+        hub = request.match_info.get("hub") or _query(request, "taskHub") or self.urls.hub_name
+        return replace(self.urls, origin=str(request.url.origin()), hub_name=hub)
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         present, value = _parse_json_body(await request.read())
-        instance_id = await self.client.start_new(
+        instance_id = await (await self._client(request)).start_new(
             request.match_info["function"],
             request.match_info.get("instance_id"),
             _compact(value) if present else None,
         )
+        return await self._check_status_or_wait(request, instance_id)
+
+    async def _check_status_or_wait(self, request: web.Request, instance_id: str) -> web.StreamResponse:
+        """202 with the management links; with `timeout`, first wait that long for completion (200)."""
+        timeout = _seconds(request, "timeout")
+        if timeout is not None:
+            interval = _seconds(request, "pollingInterval") or 1.0
+            state = await (await self._client(request)).wait_for_terminal(instance_id, timeout, interval)
+            if state is not None:
+                return _json(status_payload(state), 200)
         payload = self._urls_for(request).check_status_payload(instance_id)
         headers = {"Location": payload["statusQueryGetUri"], "Retry-After": "10"}
         return _json(payload, 202, headers)
 
     async def get_status(self, request: web.Request) -> web.StreamResponse:
         instance_id = request.match_info["instance_id"]
-        state = await self.client.get_instance(instance_id)
+        state = await (await self._client(request)).get_instance(instance_id)
         if state is None:
             return web.Response(status=404)
         show_history = _flag(request, "showHistory", False)
-        history = await self.client.get_history(instance_id) if show_history else None
+        history = await (await self._client(request)).get_history(instance_id) if show_history else None
         body = status_payload(
             state,
             show_input=_flag(request, "showInput", True),
@@ -187,7 +242,7 @@ class DurableHttpApi:
             continuation_token=request.headers.get("x-ms-continuation-token") or None,
         )
         try:
-            page = await self.client.list_instances(query)
+            page = await (await self._client(request)).list_instances(query)
         except ValueError as exc:
             raise ClientError(str(exc)) from None
         show_input = _flag(request, "showInput", False)
@@ -195,7 +250,7 @@ class DurableHttpApi:
         return _json(body, 200, {"x-ms-continuation-token": page.continuation_token or ""})
 
     async def purge(self, request: web.Request) -> web.StreamResponse:
-        deleted = await self.client.purge(request.match_info["instance_id"])
+        deleted = await (await self._client(request)).purge(request.match_info["instance_id"])
         if deleted == 0:
             return web.Response(status=404)
         return _json({"instancesDeleted": deleted})
@@ -204,7 +259,7 @@ class DurableHttpApi:
         created_from = _date(request, "createdTimeFrom")
         if created_from is None:
             return _json("Please provide value for 'createdTimeFrom' parameter.", 400)
-        deleted = await self.client.purge_by(
+        deleted = await (await self._client(request)).purge_by(
             created_from, _date(request, "createdTimeTo"), _statuses(request)
         )
         if deleted == 0:
@@ -212,23 +267,42 @@ class DurableHttpApi:
         return _json({"instancesDeleted": deleted})
 
     async def terminate(self, request: web.Request) -> web.StreamResponse:
-        await self.client.terminate(request.match_info["instance_id"], _query(request, "reason"))
+        await (await self._client(request)).terminate(
+            request.match_info["instance_id"], _query(request, "reason")
+        )
         return web.Response(status=202)
 
     async def suspend(self, request: web.Request) -> web.StreamResponse:
-        await self.client.suspend(request.match_info["instance_id"], _query(request, "reason"))
+        await (await self._client(request)).suspend(
+            request.match_info["instance_id"], _query(request, "reason")
+        )
         return web.Response(status=202)
 
     async def resume(self, request: web.Request) -> web.StreamResponse:
-        await self.client.resume(request.match_info["instance_id"], _query(request, "reason"))
+        await (await self._client(request)).resume(
+            request.match_info["instance_id"], _query(request, "reason")
+        )
         return web.Response(status=202)
+
+    async def rewind(self, request: web.Request) -> web.StreamResponse:
+        await (await self._client(request)).rewind(
+            request.match_info["instance_id"], _query(request, "reason")
+        )
+        return web.Response(status=202)
+
+    async def restart(self, request: web.Request) -> web.StreamResponse:
+        new_id = _flag(request, "restartWithNewInstanceId", True)
+        instance_id = await (await self._client(request)).restart(
+            request.match_info["instance_id"], new_instance_id=new_id
+        )
+        return await self._check_status_or_wait(request, instance_id)
 
     async def raise_event(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         if raw.strip() and request.content_type != "application/json":
             return _json({"Message": "Only application/json request content is supported"}, 400)
         present, value = _parse_json_body(raw)
-        await self.client.raise_event(
+        await (await self._client(request)).raise_event(
             request.match_info["instance_id"],
             request.match_info["event_name"],
             _compact(value) if present else None,

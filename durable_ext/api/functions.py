@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from azure.functions.meta import Datum
 
 from ..app.datums import http_request_datum, http_response_from_datum
 from ..app.spec import FunctionSpec, InvocationRequest, Invoker
+from .keys import AuthLevel, HostKeys, presented_key
 from .routes import RouteTemplate, compile_route
 from .urls import WebhookUrls
 
@@ -53,16 +54,18 @@ def client_inputs(spec: FunctionSpec, urls: WebhookUrls) -> dict[str, Datum]:
 
 class HttpFunctions:
     def __init__(
-        self, functions: list[FunctionSpec], invoker: Invoker, urls: WebhookUrls, route_prefix: str
+        self,
+        functions: list[FunctionSpec],
+        invoker: Invoker,
+        urls: WebhookUrls,
+        route_prefix: str,
+        keys: HostKeys,
     ) -> None:
+        self.keys = keys
         self.routes = http_routes(functions)
         self.invoker = invoker
         self.urls = urls
         self.prefix = route_prefix.strip("/")
-
-    def url_of(self, route: HttpRoute, origin: str) -> str:
-        path = "/".join(p for p in (self.prefix, route.template.template.strip("/")) if p)
-        return f"{origin}/{path}"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path.strip("/")
@@ -78,6 +81,11 @@ class HttpFunctions:
         if not allowed:
             return web.Response(status=405)
         route, params = allowed[0]
+        level = AuthLevel.parse(route.function.trigger.get("authLevel"))
+        if not self.keys.allows_function(route.function.name, level, presented_key(request)):
+            return web.json_response(
+                {"Message": f"Unauthorized: '{route.function.name}' needs a {level.value} key"}, status=401
+            )
         return await self._invoke(route, params or {}, request)
 
     async def _invoke(
@@ -85,8 +93,7 @@ class HttpFunctions:
     ) -> web.StreamResponse:
         spec = route.function
         body = await request.read()
-        origin = str(request.url.origin())
-        urls = WebhookUrls(origin, self.urls.hub_name, self.urls.connection_name, self.urls.required_query)
+        urls = replace(self.urls, origin=str(request.url.origin()))
         inputs = {
             spec.trigger.name: http_request_datum(
                 method=request.method,

@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
 INSTANCE_PLACEHOLDER = "INSTANCEID"
+RPC_SEGMENT = "_rpc"
+HUB_SEGMENT = "taskhubs"
 
 
 @dataclass(frozen=True)
@@ -18,15 +20,21 @@ class WebhookUrls:
     hub_name: str
     connection_name: str = "Storage"
     required_query: str = ""  # e.g. "code=<system key>", without '?'
+    rpc_token: str | None = None  # when keys are on, the SDK's own calls use a secret path instead
 
     @property
     def base_url(self) -> str:
         return self.origin.rstrip("/") + WEBHOOK_PATH
 
-    @property
-    def rpc_base_url(self) -> str:
-        # The SDK concatenates paths onto it, so the trailing slash is required.
-        return self.base_url + "/"
+    def rpc_base_url(self, hub: str | None = None) -> str:
+        """Where the SDK's client sends its calls. The SDK concatenates paths onto it (so it ends in
+        `/`) and names no task hub on most calls, so a client bound to another hub gets a hub path."""
+        url = self.base_url
+        if self.rpc_token:
+            url += f"/{RPC_SEGMENT}/{self.rpc_token}"
+        if hub and hub.lower() != self.hub_name.lower():
+            url += f"/{HUB_SEGMENT}/{quote(hub, safe='')}"
+        return url + "/"
 
     def _suffix(self, *, hub: str, connection: str) -> str:
         query = f"taskHub={quote(hub)}&connection={quote(connection)}"
@@ -83,7 +91,7 @@ class WebhookUrls:
             "managementUrls": self.management_urls(INSTANCE_PLACEHOLDER, hub=hub, connection=connection_name),
             "baseUrl": self.base_url,
             "requiredQueryStringParameters": self.required_query,
-            "rpcBaseUrl": self.rpc_base_url,
+            "rpcBaseUrl": self.rpc_base_url(hub),
             "httpBaseUrl": None,
         }
         return json.dumps(payload)

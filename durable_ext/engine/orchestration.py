@@ -31,6 +31,7 @@ _COMPLETIONS_BY_ID = {
     EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: "task_scheduled_id",
     EventType.TIMER_FIRED: "timer_id",
 }
+_REWINDABLE_SCHEDULES = {EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED}
 _SCHEDULER_OF = {
     EventType.TASK_COMPLETED: EventType.TASK_SCHEDULED,
     EventType.TASK_FAILED: EventType.TASK_SCHEDULED,
@@ -134,6 +135,14 @@ class OrchestrationEpisode:
             for message in others:
                 self._drop(message, "no such instance")
             return
+        rewinds = [m for m in others if m.event.event_type == EventType.EXECUTION_REWOUND]
+        if rewinds:
+            others = [m for m in others if m.event.event_type != EventType.EXECUTION_REWOUND]
+            if self.state is not None and self.state.runtime_status == RuntimeStatus.FAILED:
+                self._rewind(rewinds[0].event)
+            else:
+                for message in rewinds:
+                    self._drop(message, "only a Failed instance can be rewound")
         if self.state is not None and self.state.runtime_status.is_terminal and not self.replaces_history:
             for message in others:
                 self._drop(message, f"instance is {self.state.runtime_status.value}")
@@ -158,12 +167,60 @@ class OrchestrationEpisode:
                     continue
             accepted.append(replace(event, is_played=False))
             known.append(event)
-        if not self.replaces_history and not accepted:
+        if not self.replaces_history and not accepted and not self.new:
             return
         if not self.new:
             self.new.append(self._orchestrator_started())
         self.new.extend(accepted)
         self._apply_control_events()
+
+    def _rewind(self, request: HistoryEvent) -> None:
+        """Re-run a failed instance's failed work: the failures, the tasks that failed and the final
+        ExecutionCompleted become GenericEvents, so replay schedules those tasks again at the same ids."""
+        assert self.state is not None
+        failed = {
+            e.task_scheduled_id
+            for e in self.past
+            if e.event_type in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_FAILED)
+        }
+
+        def rewound(event: HistoryEvent) -> bool:
+            etype = event.event_type
+            return (
+                etype in (EventType.EXECUTION_COMPLETED, EventType.TASK_FAILED)
+                or etype == EventType.SUB_ORCHESTRATION_INSTANCE_FAILED
+                or (etype in _REWINDABLE_SCHEDULES and event.event_id in failed)
+            )
+
+        self.past = [
+            HistoryEvent(
+                EventType.GENERIC_EVENT,
+                timestamp=e.timestamp,
+                is_played=True,
+                extras={"Data": f"Rewound: {e.event_type.dtfx_name} {e.name or ''}".strip()},
+            )
+            if rewound(e)
+            else e
+            for e in self.past
+        ]
+        self.replaces_history = True  # earlier rows changed: the whole history is rewritten
+        self.new.append(self._orchestrator_started())
+        self.new.append(
+            HistoryEvent(
+                EventType.EXECUTION_REWOUND,
+                timestamp=self.now_text,
+                reason=request.reason,
+                instance_id=self.instance_id,
+                execution_id=self.state.execution_id,
+            )
+        )
+        self.state = replace(
+            self.state,
+            runtime_status=RuntimeStatus.RUNNING,
+            output=None,
+            completed_time=None,
+            last_updated_time=self.now,
+        )
 
     def _orchestrator_started(self) -> HistoryEvent:
         return HistoryEvent(EventType.ORCHESTRATOR_STARTED, timestamp=self.now_text)
@@ -372,6 +429,8 @@ class OrchestrationEpisode:
         if not self.new:
             return EpisodeCommit(None, [], False, [], self.dropped, self.deferred)
         events = [*self.new, HistoryEvent(EventType.ORCHESTRATOR_COMPLETED, timestamp=self.now_text)]
+        if self.replaces_history:
+            events = [*self.past, *events]
         stored = [_played(e) for e in events]
         return EpisodeCommit(
             instance=self.state,

@@ -86,8 +86,18 @@ class HubInUseError(Exception):
 
 
 class SqliteTaskHubStore:
-    def __init__(self, path: Path, *, hub_name: str = "TestHubName", clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        hub_name: str = "TestHubName",
+        clock: Clock | None = None,
+        client_only: bool = False,
+    ) -> None:
+        """`client_only`: this process only starts, queries and messages instances (a client bound to a
+        hub another host runs), so it takes no ownership lock and dispatches nothing."""
         self.path = path
+        self.client_only = client_only
         self.hub_name = hub_name
         self.clock = clock or SystemClock()
         self.control_signal = WorkSignal()
@@ -112,6 +122,19 @@ class SqliteTaskHubStore:
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.client_only:
+            self._take_ownership()
+
+        def connect() -> None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # every commit reaches the disk: kill -9 loses nothing
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    def _take_ownership(self) -> None:
         lock_path = self.path.with_suffix(self.path.suffix + ".lock")
         handle = open(lock_path, "w")  # noqa: SIM115 - held for the store's lifetime
         try:
@@ -123,15 +146,6 @@ class SqliteTaskHubStore:
                 "give this one another hub name (host.json extensions.durableTask.hubName)."
             ) from None
         self._lock_file = handle
-
-        def connect() -> None:
-            conn = sqlite3.connect(self.path, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # every commit reaches the disk: kill -9 loses nothing
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
 
     async def close(self) -> None:
         if self._conn is None and self._lock_file is None:

@@ -210,3 +210,37 @@ def http_call(context: df.DurableOrchestrationContext):
     request = context.get_input()
     response = yield context.call_http(request["method"], request["uri"], request.get("content"))
     return {"status": response["statusCode"], "content": response["content"]}
+
+
+@app.orchestration_trigger(context_name="context")
+def fail_once(context: df.DurableOrchestrationContext):
+    key = context.get_input()
+    first = yield context.call_activity("say_hello", "before")
+    second = yield context.call_activity("flaky", {"key": key, "failures": 1})
+    return [first, second]
+
+
+@app.route(route="other-hub/{name}", methods=["POST"])
+@app.durable_client_input(client_name="client", task_hub="OtherHub")
+async def start_in_other_hub(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    instance_id = await client.start_new(req.route_params["name"], None, None)
+    status = await client.get_status(instance_id)
+    return func.HttpResponse(
+        json.dumps(
+            {
+                "id": instance_id,
+                "status": status.runtime_status.value,
+                "hub": client._orchestration_bindings.task_hub_name,
+            }
+        ),
+        mimetype="application/json",
+    )
+
+
+@app.route(route="wait/{name}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def start_and_wait(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    instance_id = await client.start_new(req.route_params["name"], None, req.get_json())
+    return await client.wait_for_completion_or_create_check_status_response(req, instance_id, 10000, 50)

@@ -1,0 +1,152 @@
+"""What every benchmark shares: the workload definitions, their figures, and one result per system.
+
+A workload is defined once here; `bench/workloads.py` runs it on our host and each module in
+`bench/peers/` runs the same shape on a peer, with the same step function (`x + 1`).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # key in Result.values and in the JSON, e.g. "p50_ms"
+    label: str  # column text, e.g. "p50 ms"
+    higher_is_better: bool
+
+
+P50_MS = Metric("p50_ms", "p50 ms", higher_is_better=False)
+P99_MS = Metric("p99_ms", "p99 ms", higher_is_better=False)
+STEPS_PER_S = Metric("steps_per_s", "steps/s", higher_is_better=True)
+SECONDS = Metric("seconds", "s", higher_is_better=False)
+EVENTS_PER_S = Metric("events_per_s", "events/s", higher_is_better=True)
+SIGNALS_PER_S = Metric("signals_per_s", "signals/s", higher_is_better=True)
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str  # what --only takes
+    title: str
+    definition: str  # what is run and what each figure means (printed with --list, stored in the JSON)
+    metrics: tuple[Metric, ...]
+    full: Mapping[str, int]
+    quick: Mapping[str, int]
+
+    def params(self, quick: bool) -> dict[str, int]:
+        return dict(self.quick if quick else self.full)
+
+
+@dataclass
+class Result:
+    """One system's figures for one workload, or why it has none (`na`)."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+    na: str | None = None
+
+    @classmethod
+    def not_available(cls, reason: str) -> Result:
+        return cls(na=reason)
+
+
+class WorkloadTimeout(Exception):
+    """A workload did not finish before its deadline; the message says how far it got."""
+
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload(
+        "chain10_serial",
+        "chain10 serial",
+        "One orchestration of 10 sequential activities at a time, `runs` times (after one warm-up run). "
+        "Latency: start request to completion. steps/s = 10 * runs / wall time of all runs.",
+        (P50_MS, P99_MS, STEPS_PER_S),
+        full={"runs": 30},
+        quick={"runs": 10},
+    ),
+    Workload(
+        "chain10_concurrent",
+        "chain10 x concurrent",
+        "`instances` chain10 orchestrations started at once. steps/s = 10 * instances / wall time from the "
+        "first start to the last completion.",
+        (STEPS_PER_S, SECONDS),
+        full={"instances": 300},
+        quick={"instances": 50},
+    ),
+    Workload(
+        "fanout100",
+        "fan-out/fan-in 100",
+        "One orchestration schedules `width` activities at once and sums their results; seconds from start "
+        "to completion, median of `reps`.",
+        (SECONDS,),
+        full={"width": 100, "reps": 3},
+        quick={"width": 100, "reps": 1},
+    ),
+    Workload(
+        "fanout1000",
+        "fan-out/fan-in 1000",
+        "As fanout100 with `width` 1,000 activities; seconds from start to completion, median of `reps`.",
+        (SECONDS,),
+        full={"width": 1000, "reps": 1},
+        quick={"width": 1000, "reps": 1},
+    ),
+    Workload(
+        "hellocities5",
+        "HelloCities5 x N",
+        "`instances` orchestrations of 5 sequential activities, started at once. events/s counts 2 events "
+        "per activity (its scheduling and its result), i.e. 10 per orchestration, as the Netherite and "
+        "MSSQL HelloCities5 figures do: events/s = 10 * instances / wall time from the first start to the "
+        "last completion (activities/s is half of it).",
+        (EVENTS_PER_S, SECONDS),
+        full={"instances": 1000},
+        quick={"instances": 100},
+    ),
+    Workload(
+        "external_events",
+        "external events -> 1 orch",
+        "One orchestration waits for `events` external events in a loop; once it runs, a client raises "
+        "them one after the other. events/s = events / seconds from the first raise to completion.",
+        (EVENTS_PER_S, SECONDS),
+        full={"events": 500},
+        quick={"events": 100},
+    ),
+    Workload(
+        "entity_signals",
+        "entity signals -> 1 entity",
+        "A client sends `signals` 'add 1' signals to one counter entity, one after the other. "
+        "signals/s = signals / seconds from the first signal until the entity's state reads `signals`.",
+        (SIGNALS_PER_S, SECONDS),
+        full={"signals": 500},
+        quick={"signals": 100},
+    ),
+    Workload(
+        "start_latency",
+        "start->completed, 1 activity",
+        "`runs` one-activity orchestrations, one at a time. Ours: POST to the durable HTTP API start "
+        "route, poll the status route; latency = the completion time the host records minus the time "
+        "the POST was sent. Peers: their client API (DBOS start_workflow + get_result; durabletask "
+        "schedule_new_orchestration + wait_for_orchestration_completion).",
+        (P50_MS, P99_MS),
+        full={"runs": 50},
+        quick={"runs": 15},
+    ),
+)
+
+WORKLOADS_BY_NAME = {w.name: w for w in WORKLOADS}
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (p99 of 30 samples is the largest one)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def latency_figures(latencies_s: Sequence[float]) -> dict[str, float]:
+    return {
+        "p50_ms": statistics.median(latencies_s) * 1e3,
+        "p99_ms": percentile(latencies_s, 0.99) * 1e3,
+    }

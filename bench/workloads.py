@@ -1,0 +1,233 @@
+"""Our side of each workload (see bench/model.py for the definitions), each on a fresh embedded hub.
+
+Every function takes a scratch folder and the workload's parameters, runs the real host on a fresh copy
+of bench/app, and returns figures computed from the completion times the host records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+
+from .model import Result, latency_figures
+from .ours_host import COMPLETED, RUNNING, BenchHost, completed_at
+
+OurWorkload = Callable[[Path, Mapping[str, int]], Result]
+
+
+def _output(state: Any) -> Any:
+    return json.loads(state.output) if state.output else None
+
+
+async def _warm_up(h: BenchHost) -> None:
+    """One orchestration before measuring: first-call costs (imports, connections) stay out of the figures."""
+    instance_id = await h.start("hello1", {"x": 0})
+    await h.wait_status(instance_id, COMPLETED, time.monotonic() + 30)
+
+
+async def _batch(
+    h: BenchHost, orchestrator: str, payloads: Sequence[Any], expected: Sequence[Any], timeout: float
+) -> tuple[float, dict[str, float]]:
+    """Start every payload at once, wait for all; seconds from the first start to the last recorded completion."""
+    deadline = time.monotonic() + timeout
+    sent = time.time()
+    clock = time.perf_counter()
+    ids = await h.start_many(orchestrator, payloads)
+    starting = time.perf_counter() - clock
+    states = await h.wait_completed(ids, deadline)
+    observed = time.perf_counter() - clock
+    wrong = [(s.instance_id, _output(s), e) for s, e in zip(states, expected, strict=True) if _output(s) != e]
+    if wrong:
+        raise AssertionError(f"{len(wrong)} wrong outputs, first: {wrong[0]}")
+    seconds = max(completed_at(s) for s in states) - sent
+    return seconds, {"starting_s": starting, "observed_s": observed}
+
+
+def chain10_serial(scratch: Path, p: Mapping[str, int]) -> Result:
+    runs = p["runs"]
+    with BenchHost(scratch, "chain10_serial") as h:
+
+        async def body() -> tuple[list[float], float]:
+            await _warm_up(h)
+            deadline = time.monotonic() + 60 + runs
+
+            async def one(x: int) -> float:
+                sent = time.time()
+                instance_id = await h.start("chain", {"x": x, "steps": 10})
+                state = await h.wait_status(instance_id, COMPLETED, deadline)
+                assert _output(state) == x + 10, state.output
+                return completed_at(state) - sent
+
+            clock = time.perf_counter()
+            latencies = [await one(i) for i in range(runs)]
+            return latencies, time.perf_counter() - clock
+
+        latencies, wall = h.run(body())
+    return Result(
+        {**latency_figures(latencies), "steps_per_s": 10 * runs / wall},
+        {"runs": runs, "wall_s": wall},
+    )
+
+
+def chain10_concurrent(scratch: Path, p: Mapping[str, int]) -> Result:
+    n = p["instances"]
+    with BenchHost(scratch, "chain10_concurrent") as h:
+
+        async def body() -> tuple[float, dict[str, float]]:
+            await _warm_up(h)
+            payloads = [{"x": i, "steps": 10} for i in range(n)]
+            return await _batch(h, "chain", payloads, [i + 10 for i in range(n)], timeout=180)
+
+        seconds, detail = h.run(body())
+    return Result({"steps_per_s": 10 * n / seconds, "seconds": seconds}, {"instances": n, **detail})
+
+
+def _fanout(scratch: Path, p: Mapping[str, int], label: str) -> Result:
+    width, reps = p["width"], p["reps"]
+    with BenchHost(scratch, label) as h:
+
+        async def body() -> list[float]:
+            await _warm_up(h)
+            times = []
+            for _ in range(reps):
+                seconds, _ = await _batch(h, "fan_out", [{"n": width}], [sum(range(1, width + 1))], 180)
+                times.append(seconds)
+            return times
+
+        times = h.run(body())
+    return Result({"seconds": sorted(times)[len(times) // 2]}, {"width": width, "seconds_each": times})
+
+
+def fanout100(scratch: Path, p: Mapping[str, int]) -> Result:
+    return _fanout(scratch, p, "fanout100")
+
+
+def fanout1000(scratch: Path, p: Mapping[str, int]) -> Result:
+    return _fanout(scratch, p, "fanout1000")
+
+
+def hellocities5(scratch: Path, p: Mapping[str, int]) -> Result:
+    n = p["instances"]
+    with BenchHost(scratch, "hellocities5") as h:
+
+        async def body() -> tuple[float, dict[str, float]]:
+            await _warm_up(h)
+            payloads = [{"x": i, "steps": 5} for i in range(n)]
+            return await _batch(h, "chain", payloads, [i + 5 for i in range(n)], timeout=240)
+
+        seconds, detail = h.run(body())
+    return Result(
+        {"events_per_s": 10 * n / seconds, "seconds": seconds},
+        {"instances": n, "activities_per_s": 5 * n / seconds, "orchestrations_per_s": n / seconds, **detail},
+    )
+
+
+def external_events(scratch: Path, p: Mapping[str, int]) -> Result:
+    n = p["events"]
+    with BenchHost(scratch, "external_events") as h:
+
+        async def body() -> tuple[float, float]:
+            await _warm_up(h)
+            deadline = time.monotonic() + 120
+            instance_id = await h.start("wait_events", {"n": n})
+            await h.wait_status(instance_id, RUNNING, deadline)
+            sent = time.time()
+            clock = time.perf_counter()
+            for _ in range(n):
+                await h.client.raise_event(instance_id, "e", 1)
+            raising = time.perf_counter() - clock
+            state = await h.wait_status(instance_id, COMPLETED, deadline)
+            assert _output(state) == n, state.output
+            return completed_at(state) - sent, raising
+
+        seconds, raising = h.run(body())
+    return Result({"events_per_s": n / seconds, "seconds": seconds}, {"events": n, "raising_s": raising})
+
+
+def entity_signals(scratch: Path, p: Mapping[str, int]) -> Result:
+    n = p["signals"]
+    entity = df.EntityId("counter", "bench")
+    with BenchHost(scratch, "entity_signals") as h:
+
+        async def body() -> Result:
+            await _warm_up(h)
+            sent = time.time()
+            try:  # the first signal doubles as the capability probe
+                await h.client.signal_entity(entity, "add", 1)
+            except Exception as exc:
+                reason = " ".join(str(exc).split())[:120]
+                return Result.not_available(f"entities not implemented (signal_entity: {reason})")
+            for _ in range(n - 1):
+                await h.client.signal_entity(entity, "add", 1)
+            deadline = time.monotonic() + 120
+            while True:
+                state = await h.client.read_entity_state(entity)
+                if state.entity_exists and state.entity_state == n:
+                    seconds = time.time() - sent
+                    return Result({"signals_per_s": n / seconds, "seconds": seconds}, {"signals": n})
+                if time.monotonic() > deadline:
+                    return Result.not_available(f"timeout: the entity read {state.entity_state} of {n}")
+                await asyncio.sleep(0.01)
+
+        return h.run(body())
+
+
+def start_latency(scratch: Path, p: Mapping[str, int]) -> Result:
+    """Over plain HTTP from this thread, as `curl` would: POST start, GET status until Completed."""
+    runs = p["runs"]
+    with BenchHost(scratch, "start_latency") as h:
+        start_url = f"{h.origin}/runtime/webhooks/durabletask/orchestrators/hello1"
+
+        def one(x: int) -> tuple[float, float]:
+            deadline = time.monotonic() + 30
+            sent = time.time()
+            clock = time.perf_counter()
+            code, body = _http("POST", start_url, {"x": x})
+            assert code == 202, (code, body)
+            while True:
+                code, status = _http("GET", body["statusQueryGetUri"])
+                if isinstance(status, dict) and status.get("runtimeStatus") == "Completed":
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"instance {body['id']} not completed: {status}")
+                time.sleep(0.002)
+            observed = time.perf_counter() - clock
+            state = h.run(h.host.store.get_instance(body["id"]))
+            assert state is not None and _output(state) == x + 1
+            return completed_at(state) - sent, observed
+
+        one(0)  # warm-up
+        samples = [one(i) for i in range(runs)]
+    recorded = [s[0] for s in samples]
+    observed = [s[1] for s in samples]
+    observed_figures = {f"observed_{k}": v for k, v in latency_figures(observed).items()}
+    return Result(latency_figures(recorded), {"runs": runs, **observed_figures})
+
+
+def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        raw = response.read()
+        return response.status, json.loads(raw) if raw else None
+
+
+OURS: dict[str, OurWorkload] = {
+    "chain10_serial": chain10_serial,
+    "chain10_concurrent": chain10_concurrent,
+    "fanout100": fanout100,
+    "fanout1000": fanout1000,
+    "hellocities5": hellocities5,
+    "external_events": external_events,
+    "entity_signals": entity_signals,
+    "start_latency": start_latency,
+}
