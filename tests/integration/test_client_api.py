@@ -183,7 +183,7 @@ def test_rewind_reruns_failed_work(features_host: HostRunner) -> None:
     assert status["output"] == ["Hello before!", "succeeded on attempt 2"]
     completed = run(features_host, client.start_new("sequence", None, ["done"]))
     features_host.wait_for(completed)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="only supported on failed orchestration instances"):
         run(features_host, client.rewind(completed, "no"))
 
 
