@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from .app.errors import AppLoadError
@@ -83,6 +86,20 @@ async def _serve(options: HostOptions) -> int:
     return 0
 
 
+def _queue_put(url: str, queue: str, message: str, key: str | None) -> int:
+    target = f"{url.rstrip('/')}/admin/queues/{queue}/messages" + (f"?code={key}" if key else "")
+    request = urllib.request.Request(target, data=message.encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            print(json.loads(response.read())["id"])
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(f"error: {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: cannot reach the host at {url}: {exc}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m durable_ext", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -94,7 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     start.add_argument("--keys-file", help="JSON keys file (default: <script root>/.durable/keys.json)")
     start.add_argument("--verbose", action="store_true", help="debug logging")
+    queue = commands.add_parser("queue", help="put a message on an app queue of a running host")
+    queue_commands = queue.add_subparsers(dest="queue_command", required=True)
+    put = queue_commands.add_parser("put", help="put one message (e.g. to trigger a queueTrigger function)")
+    put.add_argument("queue", help="queue name, e.g. start-queue")
+    put.add_argument("message", help="message text")
+    put.add_argument("--url", default="http://127.0.0.1:7071", help="the running host (default %(default)s)")
+    put.add_argument("--key", help="master key, when the host requires keys")
     args = parser.parse_args(argv)
+    if args.command == "queue":
+        return _queue_put(args.url, args.queue, args.message, args.key)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="[%(asctime)s] %(message)s",

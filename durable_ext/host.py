@@ -11,13 +11,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .api.admin import AdminApi
 from .api.durable_api import DurableHttpApi
-from .api.functions import HttpFunctions
+from .api.functions import HttpFunctions, client_inputs
 from .api.keys import MASTER_KEY_SETTING, HostKeys, KeysError, generate_keys_file, load_keys
 from .api.server import build_web_app
 from .api.urls import WebhookUrls
 from .app.invoker import InProcessInvoker
 from .app.loader import LoadedApp, load_app
+from .app.spec import Invoker
 from .client import DurableClientService
 from .clock import Clock, SystemClock
 from .config import (
@@ -31,12 +33,15 @@ from .config import (
 )
 from .dispatch.activities import ActivityDispatcher
 from .dispatch.invocation_log import LoggingInvoker
-from .dispatch.loop import WorkLoop
+from .dispatch.loop import Runnable
 from .dispatch.orchestrations import OrchestrationDispatcher
+from .dispatch.queues import QueueOutputInvoker, QueueTriggerLoop
 from .engine.orchestration import EpisodeOptions
 from .hubs import TaskHubs
+from .store.app_queues import AppQueues
 from .store.base import TaskHubStore
 from .store.sqlite import SqliteTaskHubStore, default_store_path
+from .store.sqlite_queues import SqliteAppQueues
 
 log = logging.getLogger("durable_ext.host")
 
@@ -79,9 +84,13 @@ class DurableHost:
         self.config = load_config(options)
         self.app: LoadedApp = load_app(options.script_root, functions_filter=self.config.settings.functions)
         self.store: TaskHubStore = self._create_store()
-        self.invoker = LoggingInvoker(
-            InProcessInvoker(max_workers=self.durable.max_concurrent_activity_functions + 4)
+        self.queues: AppQueues | None = (
+            SqliteAppQueues(self.store) if isinstance(self.store, SqliteTaskHubStore) else None
         )
+        invoker: Invoker = InProcessInvoker(max_workers=self.durable.max_concurrent_activity_functions + 4)
+        if self.queues is not None:
+            invoker = QueueOutputInvoker(invoker, self.queues)
+        self.invoker = LoggingInvoker(invoker)
         self.keys, self.keys_note = self._load_keys()
         self.urls = WebhookUrls(
             f"http://{options.bind}:{options.port}",
@@ -96,7 +105,7 @@ class DurableHost:
             overwrite_any_state=self.durable.overridable_existing_instance_states == "AnyState",
         )
         self.hubs = TaskHubs(self.hub_name, self.client, self.app, self.clock, self._open_other_hub)
-        self._loops: list[WorkLoop[object]] = []
+        self._loops: list[Runnable] = []
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self.port = options.port
@@ -108,6 +117,24 @@ class DurableHost:
     @property
     def hub_name(self) -> str:
         return self.durable.hub_name
+
+    def _queue_trigger_loops(self) -> list[QueueTriggerLoop]:
+        functions = self.app.functions_by_trigger_type("queueTrigger")
+        if not functions:
+            return []
+        if self.queues is None:
+            raise HostStartError("queueTrigger functions need a store with queues.")
+        queues = self.queues
+        return [
+            QueueTriggerLoop(
+                spec,
+                queues,
+                self.invoker,
+                self.config.settings.queues,
+                lambda s: client_inputs(s, self.urls),
+            )
+            for spec in functions
+        ]
 
     def _load_keys(self) -> tuple[HostKeys, str]:
         """Keys from settings or the keys file; with none, loopback runs open and other binds get new keys."""
@@ -163,7 +190,7 @@ class DurableHost:
             poll_interval=poll,
             http_poll_seconds=durable.http_settings.default_async_request_sleep_time_milliseconds / 1000,
         )
-        self._loops = [orchestrations, activities]  # type: ignore[list-item]
+        self._loops = [orchestrations, activities, *self._queue_trigger_loops()]
         self._loop_tasks = [asyncio.create_task(loop.run()) for loop in self._loops]
         web_app = build_web_app(
             DurableHttpApi(self.hubs, self.urls, self.keys),
@@ -174,6 +201,7 @@ class DurableHost:
                 self.config.settings.http.route_prefix,
                 self.keys,
             ),
+            AdminApi(self.queues, self.keys),
         )
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()

@@ -1,20 +1,17 @@
-"""The host's aiohttp application: function routes, the durable HTTP API and the admin status."""
+"""The host's aiohttp application: function routes, the durable HTTP API and the admin routes."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from .admin import AdminApi
 from .durable_api import DurableHttpApi
 from .functions import HttpFunctions
 
 
-async def _host_status(request: web.Request) -> web.Response:
-    return web.json_response({"state": "Running"})
-
-
-def build_web_app(durable_api: DurableHttpApi, functions: HttpFunctions) -> web.Application:
+def build_web_app(durable_api: DurableHttpApi, functions: HttpFunctions, admin: AdminApi) -> web.Application:
     app = web.Application(client_max_size=100 * 1024 * 1024)
-    app.add_routes([web.get("/admin/host/status", _host_status), *durable_api.routes()])
+    app.add_routes([*admin.routes(), *durable_api.routes()])
     # Everything else may be a function route; unmatched paths answer 404 there.
     app.router.add_route("*", "/{tail:.*}", functions.handle)
     return app

@@ -9,12 +9,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from ..clock import Clock
 from ..store.base import TaskHubStore, WorkSignal
 
 T = TypeVar("T")
+
+
+class Runnable(Protocol):
+    """What the host starts and stops: a dispatcher or a trigger poller."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 log = logging.getLogger("durable_ext.dispatch")
 
 

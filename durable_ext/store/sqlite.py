@@ -109,6 +109,10 @@ class SqliteTaskHubStore:
         self._locked_work: set[int] = set()
 
     # -- plumbing ---------------------------------------------------------------------------------
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` on the store's connection thread (the app queues share the connection)."""
+        return await self._run(fn)
+
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, fn)
@@ -190,7 +194,7 @@ class SqliteTaskHubStore:
 
     async def send_messages(self, messages: Sequence[TaskMessage]) -> None:
         def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            with _transaction(conn):
+            with transaction(conn):
                 return self._insert_messages(conn, messages)
 
         self._signal(*await self._run(write))
@@ -199,7 +203,7 @@ class SqliteTaskHubStore:
         self, instance: InstanceState, start: TaskMessage, *, overwrite_running: bool = False
     ) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
+            with transaction(conn):
                 row = conn.execute(
                     "SELECT status FROM instances WHERE instance_id = ?", (instance.instance_id,)
                 ).fetchone()
@@ -247,7 +251,7 @@ class SqliteTaskHubStore:
         consumed_ids = [mid for mid in message_ids if mid not in set(deferred_ids)]
 
         def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            with _transaction(conn):
+            with transaction(conn):
                 conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in consumed_ids])
                 # Not yet applicable (e.g. a result racing ahead of its schedule): retry shortly.
                 conn.executemany(
@@ -280,7 +284,7 @@ class SqliteTaskHubStore:
 
         def write(conn: sqlite3.Connection) -> None:
             now = self._now()
-            with _transaction(conn):
+            with transaction(conn):
                 conn.executemany(
                     "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
                     [(now + delay_seconds, mid) for mid in ids],
@@ -321,7 +325,7 @@ class SqliteTaskHubStore:
 
     async def complete_activity(self, item: ActivityWorkItem, response: TaskMessage) -> None:
         def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute("DELETE FROM messages WHERE id = ?", (item.lock,))
                 return self._insert_messages(conn, [response])
 
@@ -333,7 +337,7 @@ class SqliteTaskHubStore:
 
     async def abandon_activity(self, item: ActivityWorkItem, delay_seconds: float) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute(
                     "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
                     (self._now() + delay_seconds, item.lock),
@@ -387,7 +391,7 @@ class SqliteTaskHubStore:
 
     async def purge_instance(self, instance_id: str) -> int:
         def write(conn: sqlite3.Connection) -> int:
-            with _transaction(conn):
+            with transaction(conn):
                 return _purge(conn, [instance_id])
 
         return await self._run(write)
@@ -398,14 +402,14 @@ class SqliteTaskHubStore:
         def write(conn: sqlite3.Connection) -> int:
             clauses, params = _filters(created_from, created_to, statuses)
             where = " AND ".join(clauses)
-            with _transaction(conn):
+            with transaction(conn):
                 ids = [r[0] for r in conn.execute(f"SELECT instance_id FROM instances WHERE {where}", params)]
                 return _purge(conn, ids)
 
         return await self._run(write)
 
 
-class _transaction:
+class transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (the connection runs in autocommit mode)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:

@@ -1,4 +1,4 @@
-"""Runs a real DurableHost in a background thread (its own event loop) for tests, on a free port.
+"""Runs real DurableHosts on a background event loop thread for tests, each on a free port.
 
 Tests talk to it over real HTTP, and run SDK client coroutines on the host's own loop, because the
 SDK keeps one aiohttp session per process bound to the loop that created it.
@@ -22,6 +22,21 @@ from durable_ext.host import DurableHost, HostOptions
 
 T = TypeVar("T")
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    """One event loop thread for every in-process host of the test run, as in a real worker process:
+    the SDK's client keeps a single aiohttp session bound to the loop that first used it."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = asyncio.new_event_loop()
+            threading.Thread(target=_LOOP.run_forever, name="test-hosts", daemon=True).start()
+        return _LOOP
 
 
 class HubHttp:
@@ -79,13 +94,10 @@ class HostRunner(HubHttp):
         self.options = HostOptions(
             script_root=script_root, host_json=host_json, local_settings=local_settings, port=0
         )
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="test-host", daemon=True)
+        self.loop = _shared_loop()
         self.host: DurableHost | None = None
 
     def start(self) -> HostRunner:
-        self.thread.start()
-
         async def boot() -> DurableHost:
             host = DurableHost(self.options)
             await host.start()
@@ -98,9 +110,6 @@ class HostRunner(HubHttp):
         if self.host is not None:
             self.run(self.host.stop(), timeout=60)
             self.host = None
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

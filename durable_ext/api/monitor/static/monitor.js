@@ -301,6 +301,7 @@ export function computeTimeline(events, runtimeStatus, nowMs = Date.now()) {
   const finished = events.find((e) => e.EventType === "ExecutionCompleted");
   const running = !TERMINAL.has(runtimeStatus);
   const end = finished ? t(finished) : running ? Math.max(nowMs, ...stamps) : Math.max(...stamps);
+  const open = running ? "pending" : "cancelled"; // work that never finished
   const bars = [];
   const firedUsed = new Set();
   events.forEach((event, index) => {
@@ -315,7 +316,7 @@ export function computeTimeline(events, runtimeStatus, nowMs = Date.now()) {
         state: type === "TaskFailed" ? "failed" : "completed",
       });
     } else if (type === "TaskScheduled") {
-      bars.push({ kind: "activity", name: event.Name || "activity", start: t(event), end, state: "pending" });
+      bars.push({ kind: "activity", name: event.Name || "activity", start: t(event), end, state: open });
     } else if (type === "SubOrchestrationInstanceCompleted" || type === "SubOrchestrationInstanceFailed") {
       const start = Number.isNaN(t(event, "ScheduledTime")) ? t(event) : t(event, "ScheduledTime");
       bars.push({
@@ -332,7 +333,7 @@ export function computeTimeline(events, runtimeStatus, nowMs = Date.now()) {
         instanceId: event.InstanceId,
         start: t(event),
         end,
-        state: "pending",
+        state: open,
       });
     } else if (type === "TimerCreated") {
       const fireAt = t(event, "FireAt");
@@ -341,7 +342,7 @@ export function computeTimeline(events, runtimeStatus, nowMs = Date.now()) {
           i > index && !firedUsed.has(i) && other.EventType === "TimerFired" && t(other, "FireAt") === fireAt,
       );
       if (firedIndex >= 0) firedUsed.add(firedIndex);
-      const state = firedIndex >= 0 ? "completed" : running ? "pending" : "cancelled";
+      const state = firedIndex >= 0 ? "completed" : open;
       bars.push({
         kind: "timer",
         name: `Timer until ${formatTime(event.FireAt, true)}`,
@@ -382,7 +383,7 @@ function renderTimeline(events, runtimeStatus) {
     ),
     el("span", { class: "tl-dur" }),
   );
-  const stateText = { completed: "completed", failed: "failed", pending: "still running", cancelled: "did not fire" };
+  const stateText = { completed: "completed", failed: "failed", pending: "still running", cancelled: "never finished" };
   const rows = bars.map((bar) => {
     const duration = bar.end - bar.start;
     const fill = el("span", { class: `tl-bar kind-${bar.kind} state-${bar.state}` });

@@ -244,3 +244,23 @@ async def start_in_other_hub(
 async def start_and_wait(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     instance_id = await client.start_new(req.route_params["name"], None, req.get_json())
     return await client.wait_for_completion_or_create_check_status_response(req, instance_id, 10000, 50)
+
+
+@app.queue_trigger(arg_name="msg", queue_name="always-fails", connection="AzureWebJobsStorage")
+def always_fails(msg: func.QueueMessage) -> None:
+    raise RuntimeError(f"cannot handle {msg.get_body().decode()}")
+
+
+@app.route(route="enqueue", methods=["POST"])
+@app.queue_output(arg_name="out", queue_name="relay", connection="AzureWebJobsStorage")
+def enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+    out.set(req.get_body().decode())
+    return func.HttpResponse("queued", status_code=202)
+
+
+@app.queue_trigger(arg_name="msg", queue_name="relay", connection="AzureWebJobsStorage")
+@app.durable_client_input(client_name="client")
+async def relay(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
+    await client.start_new(
+        "sequence", f"relay-{msg.dequeue_count}-{msg.get_body().decode()}", [msg.get_body().decode()]
+    )
