@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
 from .app.loader import LoadedApp
 from .clock import Clock
+from .engine.entities import EntityId, EntityState, request_message
 from .engine.history import EventType, HistoryEvent, format_timestamp
 from .engine.messages import TaskMessage
 from .engine.status import InstanceState, RuntimeStatus
@@ -209,6 +212,54 @@ class DurableClientService:
         if state is None:
             raise ClientError("InstanceId does not match a valid orchestration instance.")
         return await self.start_new(state.name, None if new_instance_id else instance_id, state.input)
+
+    async def signal_entity(
+        self, entity: EntityId, operation: str, input_text: str | None, scheduled_time: datetime | None = None
+    ) -> None:
+        """One-way operation on an entity; `input_text` is RequestMessage.input (JSON text) or None."""
+        if not operation:
+            raise ClientError("An entity operation name is required (query parameter 'op').")
+        now = self._now()
+        name = operation
+        request = request_message(operation, input_text, signal=True)
+        if scheduled_time is not None and scheduled_time > now:
+            name = f"{operation}@{format_timestamp(scheduled_time)}"
+            request["due"] = format_timestamp(scheduled_time)
+        event = HistoryEvent(
+            EventType.EVENT_RAISED, timestamp=format_timestamp(now), name=name, input=json.dumps(request)
+        )
+        visible_at = scheduled_time if scheduled_time is not None and scheduled_time > now else None
+        await self.store.send_messages([TaskMessage(entity.instance_id, event, visible_at=visible_at)])
+
+    async def read_entity(self, entity: EntityId) -> EntityState | None:
+        """The entity's scheduler state, or None when it does not exist."""
+        state = await self.store.get_instance(entity.instance_id)
+        scheduler = EntityState.from_json(state.input if state else None)
+        return scheduler if scheduler.exists else None
+
+    async def list_entities(
+        self, query: InstanceQuery
+    ) -> tuple[list[tuple[InstanceState, EntityState]], str | None]:
+        page = await self.store.query_instances(replace(query, entities=True))
+        found = [(s, EntityState.from_json(s.input)) for s in page.instances]
+        return [(s, e) for s, e in found if e.exists], page.continuation_token
+
+    async def clean_entity_storage(self) -> int:
+        """Purge entities that were deleted (no state, nothing queued). Returns how many were removed."""
+        removed = 0
+        token: str | None = None
+        while True:
+            page = await self.store.query_instances(
+                InstanceQuery(entities=True, page_size=500, continuation_token=token)
+            )
+            for state in page.instances:
+                if not EntityState.from_json(state.input).exists and '"queueSize": 0' in (
+                    state.custom_status or ""
+                ):
+                    removed += await self.store.purge_instance(state.instance_id)
+            token = page.continuation_token
+            if not token:
+                return removed
 
     async def purge(self, instance_id: str) -> int:
         return await self.store.purge_instance(instance_id)

@@ -180,6 +180,7 @@ class DurableHost:
             max_concurrent=durable.max_concurrent_orchestrator_functions,
             options=EpisodeOptions(store_inputs_in_history=durable.store_inputs_in_orchestration_history),
             poll_interval=poll,
+            max_entity_batch=durable.max_entity_operation_batch_size,
         )
         activities = ActivityDispatcher(
             self.store,

@@ -12,11 +12,12 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from ..client import ClientError, DurableClientService, InstanceNotFoundError
-from ..engine.history import parse_timestamp
+from ..engine.entities import EntityId
+from ..engine.history import format_status_time, parse_timestamp
 from ..engine.status import RuntimeStatus
 from ..store.base import InstanceQuery
 from .keys import HostKeys, presented_key
-from .status import status_payload
+from .status import parse_stored, status_payload
 from .urls import HUB_SEGMENT, RPC_SEGMENT, WEBHOOK_PATH, WebhookUrls
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -150,6 +151,13 @@ class DurableHttpApi:
             web.post(p + "/instances/{instance_id}/resume", wrap(self.resume)),
             web.post(p + "/instances/{instance_id}/raiseEvent/{event_name}", wrap(self.raise_event)),
             web.post(p + "/instances/{instance_id}/rewind", wrap(self.rewind)),
+            web.post(p + "/entities/{name}/{key}", wrap(self.signal_entity)),
+            web.delete(p + "/entities/{name}/{key}", wrap(self.signal_entity)),
+            web.get(p + "/entities/{name}/{key}", wrap(self.read_entity)),
+            web.get(p + "/entities", wrap(self.list_entities)),
+            web.get(p + "/entities/", wrap(self.list_entities)),
+            web.get(p + "/entities/{name}", wrap(self.list_entities)),
+            web.post(p + "/entities", wrap(self.clean_entities)),
             web.post(p + "/instances/{instance_id}/restart", wrap(self.restart)),
         ]
 
@@ -226,13 +234,7 @@ class DurableHttpApi:
         return _json(body, 200)
 
     async def list_instances(self, request: web.Request) -> web.StreamResponse:
-        top = _query(request, "top")
-        try:
-            page_size = int(top) if top else 100
-        except ValueError:
-            raise ClientError(f"Query parameter 'top' must be a whole number, got '{top}'.") from None
-        if page_size < 1:
-            raise ClientError("Query parameter 'top' must be at least 1.")
+        page_size = self._page_size(request)
         query = InstanceQuery(
             created_from=_date(request, "createdTimeFrom"),
             created_to=_date(request, "createdTimeTo"),
@@ -296,6 +298,74 @@ class DurableHttpApi:
             request.match_info["instance_id"], new_instance_id=new_id
         )
         return await self._check_status_or_wait(request, instance_id)
+
+    def _entity(self, request: web.Request) -> EntityId:
+        key = request.match_info["key"]
+        try:
+            return EntityId.of(request.match_info["name"], "" if key == "$" else key)
+        except ValueError as exc:
+            raise ClientError(str(exc)) from None
+
+    async def signal_entity(self, request: web.Request) -> web.StreamResponse:
+        entity = self._entity(request)
+        operation = "delete" if request.method == "DELETE" else (_query(request, "op") or "")
+        raw = await request.read()
+        input_text: str | None = None
+        if raw.strip():
+            if request.content_type == "application/json":
+                _, value = _parse_json_body(raw)
+            else:
+                value = raw.decode("utf-8", errors="replace")
+            input_text = _compact(value)
+        scheduled = _date(request, "scheduledTime")
+        await (await self._client(request)).signal_entity(entity, operation, input_text, scheduled)
+        return web.Response(status=202)
+
+    async def read_entity(self, request: web.Request) -> web.StreamResponse:
+        state = await (await self._client(request)).read_entity(self._entity(request))
+        if state is None:
+            return web.Response(status=404)
+        return web.Response(status=200, text=state.state or "null", content_type="application/json")
+
+    async def list_entities(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info.get("name")
+        query = InstanceQuery(
+            created_from=_date(request, "lastOperationTimeFrom"),
+            created_to=_date(request, "lastOperationTimeTo"),
+            instance_id_prefix=f"@{name.lower()}@" if name else "@",
+            page_size=self._page_size(request),
+            continuation_token=request.headers.get("x-ms-continuation-token") or None,
+        )
+        fetch_state = _flag(request, "fetchState", False)
+        try:
+            found, token = await (await self._client(request)).list_entities(query)
+        except ValueError as exc:
+            raise ClientError(str(exc)) from None
+        body = []
+        for row, scheduler in found:
+            entity = EntityId.parse(row.instance_id)
+            item: dict[str, Any] = {
+                "entityId": {"name": entity.name, "key": entity.key},
+                "lastOperationTime": format_status_time(row.last_updated_time),
+            }
+            if fetch_state:
+                item["state"] = parse_stored(scheduler.state)
+            body.append(item)
+        return _json(body, 200, {"x-ms-continuation-token": token or ""})
+
+    async def clean_entities(self, request: web.Request) -> web.StreamResponse:
+        removed = await (await self._client(request)).clean_entity_storage()
+        return _json({"numberOfEmptyEntitiesRemoved": removed})
+
+    def _page_size(self, request: web.Request) -> int:
+        top = _query(request, "top")
+        try:
+            page_size = int(top) if top else 100
+        except ValueError:
+            raise ClientError(f"Query parameter 'top' must be a whole number, got '{top}'.") from None
+        if page_size < 1:
+            raise ClientError("Query parameter 'top' must be at least 1.")
+        return page_size
 
     async def raise_event(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

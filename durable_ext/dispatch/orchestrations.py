@@ -16,6 +16,7 @@ from azure.functions.meta import Datum
 from ..app.loader import LoadedApp
 from ..app.spec import InvocationRequest, Invoker
 from ..clock import Clock
+from ..engine.entities import EntityEpisode, is_entity_id
 from ..engine.orchestration import EpisodeOptions, OrchestrationEpisode
 from ..store.base import OrchestrationWorkItem, TaskHubStore
 from .loop import WorkLoop
@@ -34,17 +35,22 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         max_concurrent: int,
         options: EpisodeOptions,
         poll_interval: float,
+        max_entity_batch: int = 5000,
     ) -> None:
         super().__init__("orchestrations", store.control_signal, store, clock, max_concurrent, poll_interval)
         self.app = app
         self.invoker = invoker
         self.options = options
+        self.max_entity_batch = max_entity_batch
         self._orchestrator_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestrator")
 
     async def lock_next(self) -> OrchestrationWorkItem | None:
         return await self.store.lock_next_orchestration()
 
     async def process(self, item: OrchestrationWorkItem) -> None:
+        if is_entity_id(item.instance_id):
+            await self._process_entity(item)
+            return
         try:
             episode = OrchestrationEpisode(
                 item.instance_id,
@@ -68,6 +74,45 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         except Exception:
             log.exception("Episode of instance '%s' failed; its messages will be retried", item.instance_id)
             await self.store.abandon_orchestration(item, delay_seconds=5.0)
+
+    async def _process_entity(self, item: OrchestrationWorkItem) -> None:
+        try:
+            episode = EntityEpisode(
+                item.instance_id,
+                item.instance,
+                item.messages,
+                now=self.clock.now(),
+                max_batch_size=self.max_entity_batch,
+            )
+            if episode.batch:
+                await self._run_entity(episode)
+            await self.store.complete_orchestration(item, episode.commit())
+        except Exception:
+            log.exception("Entity batch of '%s' failed; its messages will be retried", item.instance_id)
+            await self.store.abandon_orchestration(item, delay_seconds=5.0)
+
+    async def _run_entity(self, episode: EntityEpisode) -> None:
+        spec = self.app.entity(episode.entity.name)
+        if spec is None:
+            known = ", ".join(
+                sorted(s.durable_name for s in self.app.functions_by_trigger_type("entityTrigger"))
+            )
+            episode.apply_exception(
+                LookupError(
+                    f"The entity function '{episode.entity.name}' does not exist (known: {known or 'none'})."
+                )
+            )
+            return
+        request = InvocationRequest(
+            function=spec,
+            inputs={spec.trigger.name: Datum(episode.batch_request(), "string")},
+            invocation_id=str(uuid.uuid4()),
+        )
+        result = await self.invoker.invoke(request, executor=self._orchestrator_thread)
+        if result.error is not None or result.return_value is None:
+            episode.apply_exception(result.error or ValueError("the entity function returned nothing"))
+        else:
+            episode.apply_result(result.return_value.value)
 
     async def _run_orchestrator(self, episode: OrchestrationEpisode) -> None:
         assert episode.state is not None

@@ -60,6 +60,7 @@ class InstanceQuery:
     instance_id_prefix: str | None = None
     page_size: int = 100
     continuation_token: str | None = None
+    entities: bool = False  # False: orchestrations only (ids not starting with '@'); True: entities only
 
 
 @dataclass

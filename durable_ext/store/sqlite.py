@@ -367,6 +367,12 @@ class SqliteTaskHubStore:
     async def query_instances(self, query: InstanceQuery) -> InstancePage:
         def read(conn: sqlite3.Connection) -> InstancePage:
             clauses, params = _filters(query.created_from, query.created_to, query.statuses)
+            # Entity ids are '@name@key': the range ['@', 'A') holds exactly them, as in DT.AS.
+            clauses.append(
+                "(instance_id >= '@' AND instance_id < 'A')"
+                if query.entities
+                else "(instance_id < '@' OR instance_id >= 'A')"
+            )
             if query.instance_id_prefix:
                 clauses.append("instance_id >= ? AND instance_id < ?")
                 params += [query.instance_id_prefix, query.instance_id_prefix + "\U0010ffff"]

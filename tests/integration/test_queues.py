@@ -72,3 +72,14 @@ def test_queue_output_binding_feeds_a_queue_trigger(features_host: HostRunner) -
 def test_bad_queue_name_is_400(features_host: HostRunner) -> None:
     code, _, body = features_host.http("POST", "/admin/queues/Bad_Name/messages", raw=b"x")
     assert code == 400 and "valid queue name" in json.dumps(body)
+
+
+def test_sample_add_from_queue_signals_the_counter(sample_host: HostRunner) -> None:
+    for amount in ("4", "6"):
+        assert sample_host.http("POST", "/admin/queues/add-queue/messages", raw=amount.encode())[0] == 201
+
+    def counter() -> object:
+        code, _, state = sample_host.http("GET", f"{API}/entities/Counter/myCounter")
+        return state if code == 200 and state == 10 else None
+
+    assert poll_until(counter) == 10

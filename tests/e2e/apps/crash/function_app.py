@@ -29,3 +29,11 @@ def fan(context: df.DurableOrchestrationContext):
     values = yield context.task_all([context.call_activity("inc", base + i) for i in range(10)])
     more = yield context.task_all([context.call_activity("inc", v) for v in values])
     return sum(more)
+
+
+@app.entity_trigger(context_name="context", entity_name="Tally")
+def tally(context: df.DurableEntityContext):
+    state = context.get_state(lambda: {"count": 0, "seen": []})
+    state["count"] += 1
+    state["seen"].append(context.get_input())
+    context.set_state(state)

@@ -264,3 +264,46 @@ async def relay(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -
     await client.start_new(
         "sequence", f"relay-{msg.dequeue_count}-{msg.get_body().decode()}", [msg.get_body().decode()]
     )
+
+
+@app.entity_trigger(context_name="context", entity_name="Counter")
+def counter_entity(context: df.DurableEntityContext):
+    current = context.get_state(lambda: 0)
+    operation = context.operation_name
+    if operation == "add":
+        current += context.get_input()
+    elif operation == "reset":
+        current = 0
+    elif operation == "get":
+        context.set_result(current)
+    elif operation == "fail":
+        raise ValueError("counter cannot do that")
+    elif operation == "delete":
+        context.destruct_on_exit()
+        return
+    context.set_state(current)
+
+
+@app.entity_trigger(context_name="context", entity_name="Log")
+def log_entity(context: df.DurableEntityContext):
+    entries = context.get_state(lambda: [])
+    entries.append(context.get_input())
+    context.set_state(entries)
+
+
+@app.orchestration_trigger(context_name="context")
+def use_counter(context: df.DurableOrchestrationContext):
+    entity = df.EntityId("Counter", context.get_input())
+    context.signal_entity(entity, "add", 5)
+    yield context.call_entity(entity, "add", 10)
+    value = yield context.call_entity(entity, "get")
+    try:
+        yield context.call_entity(entity, "fail")
+    except Exception as exc:
+        return {"value": value, "error": str(exc)}
+    return {"value": value, "error": None}
+
+
+@app.orchestration_trigger(context_name="context")
+def parent_of_entity_user(context: df.DurableOrchestrationContext):
+    return (yield context.call_sub_orchestrator("use_counter", context.get_input()))
