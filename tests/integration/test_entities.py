@@ -100,10 +100,12 @@ def test_http_signal_read_and_list_with_paging(features_host: HostRunner) -> Non
                 break
         return seen
 
-    listed = poll_until(lambda: (lambda s: s if len([e for e in s if str(e["entityId"]["key"]).startswith("page-")]) == 250 else None)(all_pages()))  # fmt: skip
-    states = {
-        e["entityId"]["key"]: e["state"] for e in listed if str(e["entityId"]["key"]).startswith("page-")
-    }
+    def paged_states() -> dict[str, object] | None:
+        states = {str(e["entityId"]["key"]): e["state"] for e in all_pages()}  # type: ignore[index]
+        mine = {k: v for k, v in states.items() if k.startswith("page-")}
+        return mine if len(mine) == 250 else None
+
+    states = poll_until(paged_states)
     assert states["page-007"] == 7 and len(states) == 250
     code, _, orchestrations = features_host.http("GET", f"{API}/instances?top=1000")
     assert all(not o["instanceId"].startswith("@") for o in orchestrations)
