@@ -229,6 +229,11 @@ class DurableHost:
         await _close_sdk_session()
 
     @property
+    def loops(self) -> list[Runnable]:
+        """The running dispatchers and trigger pollers (a test host watches them to skip time)."""
+        return list(self._loops)
+
+    @property
     def origin(self) -> str:
         return f"http://{self.options.bind}:{self.port}"
 

@@ -26,6 +26,15 @@ class Runnable(Protocol):
 
     async def close(self) -> None: ...
 
+    def wake(self) -> None:
+        """Look for work now (e.g. after a test clock moved)."""
+        ...
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running and, at the last look, nothing to take (a test clock may then skip time)."""
+        ...
+
 
 log = logging.getLogger("durable_ext.dispatch")
 
@@ -48,6 +57,7 @@ class WorkLoop(ABC, Generic[T]):
         self._slots = asyncio.Semaphore(max(1, max_concurrent))
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._found_nothing = False
 
     @abstractmethod
     async def lock_next(self) -> T | None: ...
@@ -67,8 +77,10 @@ class WorkLoop(ABC, Generic[T]):
                 continue
             if item is None:
                 self._slots.release()
+                self._found_nothing = True
                 await self.signal.wait(await self._idle_timeout())
                 continue
+            self._found_nothing = False
             task = asyncio.create_task(self._process_and_release(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -87,6 +99,13 @@ class WorkLoop(ABC, Generic[T]):
         if next_visible is not None:
             timeout = min(timeout, max(0.0, (next_visible - self.clock.now()).total_seconds()))
         return timeout
+
+    @property
+    def idle(self) -> bool:
+        return self._found_nothing and not self._tasks
+
+    def wake(self) -> None:
+        self.signal.notify()
 
     def stop(self) -> None:
         self._stopping.set()

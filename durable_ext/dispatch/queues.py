@@ -81,6 +81,14 @@ class QueueTriggerLoop:
         self._stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(max(1, settings.batch_size))
         self._tasks: set[asyncio.Task[None]] = set()
+        self._found_nothing = False
+
+    @property
+    def idle(self) -> bool:
+        return self._found_nothing and not self._tasks
+
+    def wake(self) -> None:
+        self.queues.signal(self.queue).notify()
 
     async def run(self) -> None:
         idle = 0.1
@@ -96,10 +104,12 @@ class QueueTriggerLoop:
                 continue
             if message is None:
                 self._slots.release()
+                self._found_nothing = True
                 await signal.wait(idle)
                 idle = min(idle * 2, self.settings.max_polling_interval)  # back off while the queue is empty
                 continue
             idle = 0.1
+            self._found_nothing = False
             task = asyncio.create_task(self._handle(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
