@@ -18,6 +18,7 @@ from .api.keys import MASTER_KEY_SETTING, HostKeys, KeysError, generate_keys_fil
 from .api.server import build_web_app
 from .api.urls import WebhookUrls
 from .app.invoker import InProcessInvoker
+from .app.sdk_speedups import install_sdk_speedups
 from .app.loader import LoadedApp, load_app
 from .app.spec import Invoker
 from .client import DurableClientService
@@ -81,6 +82,7 @@ class DurableHost:
     def __init__(self, options: HostOptions, *, clock: Clock | None = None) -> None:
         self.options = options
         self.clock = clock or SystemClock()
+        install_sdk_speedups()
         self.config = load_config(options)
         self.app: LoadedApp = load_app(options.script_root, functions_filter=self.config.settings.functions)
         self.store: TaskHubStore = self._create_store()

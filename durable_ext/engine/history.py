@@ -196,8 +196,16 @@ def event_from_json(data: dict[str, Any]) -> HistoryEvent:
 
 
 def dumps_event(event: HistoryEvent) -> str:
-    return json.dumps(event_to_json(event), separators=(",", ":"))
+    """Compact JSON of an event, computed once per event object: replays resend the same events every
+    episode, and the store writes them, so the text is kept on the (immutable) event."""
+    cached: str | None = event.__dict__.get("_json_text")
+    if cached is None:
+        cached = json.dumps(event_to_json(event), separators=(",", ":"))
+        object.__setattr__(event, "_json_text", cached)
+    return cached
 
 
 def loads_event(text: str) -> HistoryEvent:
-    return event_from_json(json.loads(text))
+    event = event_from_json(json.loads(text))
+    object.__setattr__(event, "_json_text", text)
+    return event

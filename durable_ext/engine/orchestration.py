@@ -19,7 +19,7 @@ from typing import Any
 
 from .actions import OrchestratorOutput, parse_orchestrator_exception, parse_orchestrator_output
 from .errors import NonDeterminismError
-from .history import EventType, HistoryEvent, event_to_json, format_timestamp
+from .history import EventType, HistoryEvent, dumps_event, format_timestamp
 from .messages import TaskMessage
 from .replay import ReplayContext, ReplayResult, replay_actions
 from .status import InstanceState, RuntimeStatus
@@ -265,9 +265,7 @@ class OrchestrationEpisode:
         assert self.state is not None
         start = self._started_event()
         assert start is not None
-        history = [*self.past, *self.new]
         payload: dict[str, Any] = {
-            "history": [event_to_json(e) for e in history],
             "input": _trigger_input(start.input),
             "instanceId": self.instance_id,
             "isReplaying": bool(self.past),
@@ -278,7 +276,9 @@ class OrchestrationEpisode:
             "maximumShortTimerDuration": self.options.maximum_short_timer_duration,
             "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
         }
-        return json.dumps(payload)
+        # Spliced from each event's cached JSON text rather than re-encoding the whole history.
+        history = ",".join(dumps_event(e) for e in (*self.past, *self.new))
+        return '{"history":[' + history + "]," + json.dumps(payload)[1:]
 
     def apply_exception(self, exc: BaseException) -> None:
         """The SDK's handle raised: a failed orchestrator (with its actions so far, when attached)."""

@@ -11,6 +11,7 @@ import base64
 import fcntl
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -70,6 +71,7 @@ CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, visible_at, id)
 CREATE INDEX IF NOT EXISTS messages_by_instance ON messages (instance_id, queue);
 """
 CONTROL = "control"
+HISTORY_CACHE_INSTANCES = 10_000
 WORK = "work"
 
 
@@ -106,6 +108,7 @@ class SqliteTaskHubStore:
         self._conn: sqlite3.Connection | None = None
         self._lock_file: Any = None
         self._locked_instances: set[str] = set()
+        self._history_cache: OrderedDict[str, list[HistoryEvent]] = OrderedDict()
         self._locked_work: set[int] = set()
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -237,12 +240,29 @@ class SqliteTaskHubStore:
             return OrchestrationWorkItem(
                 instance_id=instance_id,
                 instance=_read_instance(conn, instance_id),
-                history=_read_history(conn, instance_id),
+                history=self._cached_history(conn, instance_id),
                 messages=messages,
                 lock=[r[0] for r in rows],
             )
 
         return await self._run(take)
+
+    def _cached_history(self, conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
+        """This process alone writes the hub, so the history it committed last is still current: keep the
+        decoded events of recently active instances instead of reading and decoding every row per episode.
+        (Runs on the store's thread, like every other use of the cache.)"""
+        cached = self._history_cache.get(instance_id)
+        if cached is None:
+            cached = _read_history(conn, instance_id)
+            self._remember_history(instance_id, cached)
+        else:
+            self._history_cache.move_to_end(instance_id)
+        return list(cached)
+
+    def _remember_history(self, instance_id: str, events: list[HistoryEvent]) -> None:
+        self._history_cache[instance_id] = events
+        while len(self._history_cache) > HISTORY_CACHE_INSTANCES:
+            self._history_cache.popitem(last=False)
 
     async def complete_orchestration(self, item: OrchestrationWorkItem, commit: EpisodeCommit) -> None:
         message_ids: list[int] = list(item.lock)
@@ -270,7 +290,12 @@ class SqliteTaskHubStore:
                             for i, e in enumerate(commit.history)
                         ],
                     )
-                return self._insert_messages(conn, commit.messages)
+                signals = self._insert_messages(conn, commit.messages)
+            # Only after the commit (a rolled-back episode leaves the cached history as it was).
+            if commit.instance is not None:
+                base = [] if commit.replaces_history else item.history
+                self._remember_history(item.instance_id, [*base, *commit.history])
+            return signals
 
         try:
             signals = await self._run(write)
@@ -397,6 +422,7 @@ class SqliteTaskHubStore:
 
     async def purge_instance(self, instance_id: str) -> int:
         def write(conn: sqlite3.Connection) -> int:
+            self._history_cache.pop(instance_id, None)
             with transaction(conn):
                 return _purge(conn, [instance_id])
 
@@ -410,6 +436,8 @@ class SqliteTaskHubStore:
             where = " AND ".join(clauses)
             with transaction(conn):
                 ids = [r[0] for r in conn.execute(f"SELECT instance_id FROM instances WHERE {where}", params)]
+                for instance_id in ids:
+                    self._history_cache.pop(instance_id, None)
                 return _purge(conn, ids)
 
         return await self._run(write)
