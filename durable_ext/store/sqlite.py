@@ -11,7 +11,7 @@ import base64
 import fcntl
 import json
 import sqlite3
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -108,13 +108,60 @@ class SqliteTaskHubStore:
         self._conn: sqlite3.Connection | None = None
         self._lock_file: Any = None
         self._locked_instances: set[str] = set()
+        self._pending_writes: deque[
+            tuple[Callable[[sqlite3.Connection], Any], Callable[[], None] | None, Any]
+        ] = deque()
+        self._flush_scheduled = False
         self._history_cache: OrderedDict[str, list[HistoryEvent]] = OrderedDict()
         self._locked_work: set[int] = set()
 
     # -- plumbing ---------------------------------------------------------------------------------
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` on the store's connection thread (the app queues share the connection)."""
+        """Run a read `fn` on the store's connection thread (the app queues share the connection)."""
         return await self._run(fn)
+
+    async def write(
+        self, fn: Callable[[sqlite3.Connection], T], after_commit: Callable[[], None] | None = None
+    ) -> T:
+        """Run `fn` atomically. Writes waiting at the same moment share one transaction and one fsync
+        (group commit), each inside its own savepoint, so one failing write does not undo the others.
+        `after_commit` runs on the store thread once the data is durable."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending_writes.append((fn, after_commit, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.run_in_executor(self._executor, self._flush, loop)
+        return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._flush_scheduled = False  # before draining: a write queued from now on schedules another flush
+        batch = []
+        while self._pending_writes:
+            batch.append(self._pending_writes.popleft())
+        if not batch:
+            return
+        conn = self._conn
+        assert conn is not None, "store is not open"
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for fn, _, future in batch:
+            conn.execute("SAVEPOINT w")
+            try:
+                outcomes.append((future, fn(conn), None))
+            except BaseException as exc:  # noqa: BLE001 - handed to that write's caller
+                conn.execute("ROLLBACK TO w")
+                outcomes.append((future, None, exc))
+            conn.execute("RELEASE w")
+        try:
+            conn.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001
+            conn.execute("ROLLBACK")
+            outcomes = [(future, None, exc) for future, _, _ in outcomes]
+        for (_, after_commit, _), (_, _, error) in zip(batch, outcomes, strict=True):
+            if after_commit is not None and error is None:
+                after_commit()
+        loop.call_soon_threadsafe(_resolve, outcomes)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -197,25 +244,23 @@ class SqliteTaskHubStore:
 
     async def send_messages(self, messages: Sequence[TaskMessage]) -> None:
         def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            with transaction(conn):
-                return self._insert_messages(conn, messages)
+            return self._insert_messages(conn, messages)
 
-        self._signal(*await self._run(write))
+        self._signal(*await self.write(write))
 
     async def start_orchestration(
         self, instance: InstanceState, start: TaskMessage, *, overwrite_running: bool = False
     ) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                row = conn.execute(
-                    "SELECT status FROM instances WHERE instance_id = ?", (instance.instance_id,)
-                ).fetchone()
-                if row is not None and not overwrite_running and RuntimeStatus(row[0]) in RUNNING_STATES:
-                    raise InstanceExistsError(instance.instance_id, RuntimeStatus(row[0]))
-                _upsert_instance(conn, instance)
-                self._insert_messages(conn, [start])
+            row = conn.execute(
+                "SELECT status FROM instances WHERE instance_id = ?", (instance.instance_id,)
+            ).fetchone()
+            if row is not None and not overwrite_running and RuntimeStatus(row[0]) in RUNNING_STATES:
+                raise InstanceExistsError(instance.instance_id, RuntimeStatus(row[0]))
+            _upsert_instance(conn, instance)
+            self._insert_messages(conn, [start])
 
-        await self._run(write)
+        await self.write(write)
         self.control_signal.notify()
 
     # -- orchestration work items ------------------------------------------------------------------
@@ -271,34 +316,33 @@ class SqliteTaskHubStore:
         consumed_ids = [mid for mid in message_ids if mid not in set(deferred_ids)]
 
         def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            with transaction(conn):
-                conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in consumed_ids])
-                # Not yet applicable (e.g. a result racing ahead of its schedule): retry shortly.
+            conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in consumed_ids])
+            # Not yet applicable (e.g. a result racing ahead of its schedule): retry shortly.
+            conn.executemany(
+                "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
+                [(self._now() + 1.0, mid) for mid in deferred_ids],
+            )
+            if commit.instance is not None:
+                _upsert_instance(conn, commit.instance)
+                start = 0 if commit.replaces_history else len(item.history)
+                if commit.replaces_history:
+                    conn.execute("DELETE FROM history WHERE instance_id = ?", (item.instance_id,))
                 conn.executemany(
-                    "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
-                    [(self._now() + 1.0, mid) for mid in deferred_ids],
+                    "INSERT INTO history (instance_id, seq, execution_id, event) VALUES (?, ?, ?, ?)",
+                    [
+                        (item.instance_id, start + i, commit.instance.execution_id, dumps_event(e))
+                        for i, e in enumerate(commit.history)
+                    ],
                 )
-                if commit.instance is not None:
-                    _upsert_instance(conn, commit.instance)
-                    start = 0 if commit.replaces_history else len(item.history)
-                    if commit.replaces_history:
-                        conn.execute("DELETE FROM history WHERE instance_id = ?", (item.instance_id,))
-                    conn.executemany(
-                        "INSERT INTO history (instance_id, seq, execution_id, event) VALUES (?, ?, ?, ?)",
-                        [
-                            (item.instance_id, start + i, commit.instance.execution_id, dumps_event(e))
-                            for i, e in enumerate(commit.history)
-                        ],
-                    )
-                signals = self._insert_messages(conn, commit.messages)
-            # Only after the commit (a rolled-back episode leaves the cached history as it was).
+            return self._insert_messages(conn, commit.messages)
+
+        def remember() -> None:  # only once durable: a rolled-back episode leaves the cache as it was
             if commit.instance is not None:
                 base = [] if commit.replaces_history else item.history
                 self._remember_history(item.instance_id, [*base, *commit.history])
-            return signals
 
         try:
-            signals = await self._run(write)
+            signals = await self.write(write, after_commit=remember)
         finally:
             self._locked_instances.discard(item.instance_id)
         self._signal(*signals)
@@ -309,20 +353,18 @@ class SqliteTaskHubStore:
 
         def write(conn: sqlite3.Connection) -> None:
             now = self._now()
-            with transaction(conn):
-                conn.executemany(
-                    "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
-                    [(now + delay_seconds, mid) for mid in ids],
-                )
-                # Messages that arrived during the episode wait too, so they cannot overtake the batch.
-                conn.execute(
-                    "UPDATE messages SET visible_at = ? "
-                    "WHERE instance_id = ? AND queue = ? AND visible_at <= ?",
-                    (now + delay_seconds, item.instance_id, CONTROL, now),
-                )
+            conn.executemany(
+                "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
+                [(now + delay_seconds, mid) for mid in ids],
+            )
+            # Messages that arrived during the episode wait too, so they cannot overtake the batch.
+            conn.execute(
+                "UPDATE messages SET visible_at = ? WHERE instance_id = ? AND queue = ? AND visible_at <= ?",
+                (now + delay_seconds, item.instance_id, CONTROL, now),
+            )
 
         try:
-            await self._run(write)
+            await self.write(write)
         finally:
             self._locked_instances.discard(item.instance_id)
 
@@ -350,26 +392,24 @@ class SqliteTaskHubStore:
 
     async def complete_activity(self, item: ActivityWorkItem, response: TaskMessage) -> None:
         def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            with transaction(conn):
-                conn.execute("DELETE FROM messages WHERE id = ?", (item.lock,))
-                return self._insert_messages(conn, [response])
+            conn.execute("DELETE FROM messages WHERE id = ?", (item.lock,))
+            return self._insert_messages(conn, [response])
 
         try:
-            signals = await self._run(write)
+            signals = await self.write(write)
         finally:
             self._locked_work.discard(item.lock)
         self._signal(*signals)
 
     async def abandon_activity(self, item: ActivityWorkItem, delay_seconds: float) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                conn.execute(
-                    "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
-                    (self._now() + delay_seconds, item.lock),
-                )
+            conn.execute(
+                "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
+                (self._now() + delay_seconds, item.lock),
+            )
 
         try:
-            await self._run(write)
+            await self.write(write)
         finally:
             self._locked_work.discard(item.lock)
 
@@ -423,10 +463,9 @@ class SqliteTaskHubStore:
     async def purge_instance(self, instance_id: str) -> int:
         def write(conn: sqlite3.Connection) -> int:
             self._history_cache.pop(instance_id, None)
-            with transaction(conn):
-                return _purge(conn, [instance_id])
+            return _purge(conn, [instance_id])
 
-        return await self._run(write)
+        return await self.write(write)
 
     async def purge_instances(
         self, created_from: datetime, created_to: datetime | None, statuses: frozenset[RuntimeStatus]
@@ -434,27 +473,22 @@ class SqliteTaskHubStore:
         def write(conn: sqlite3.Connection) -> int:
             clauses, params = _filters(created_from, created_to, statuses)
             where = " AND ".join(clauses)
-            with transaction(conn):
-                ids = [r[0] for r in conn.execute(f"SELECT instance_id FROM instances WHERE {where}", params)]
-                for instance_id in ids:
-                    self._history_cache.pop(instance_id, None)
-                return _purge(conn, ids)
+            ids = [r[0] for r in conn.execute(f"SELECT instance_id FROM instances WHERE {where}", params)]
+            for instance_id in ids:
+                self._history_cache.pop(instance_id, None)
+            return _purge(conn, ids)
 
-        return await self._run(write)
+        return await self.write(write)
 
 
-class transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (the connection runs in autocommit mode)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
 
 
 _INSTANCE_COLUMNS = (

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from .app_queues import AppQueueMessage, check_queue_name
 from .base import WorkSignal
-from .sqlite import SqliteTaskHubStore, transaction
+from .sqlite import SqliteTaskHubStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS app_queue (
@@ -42,7 +42,7 @@ class SqliteAppQueues:
 
     async def _ensure(self) -> None:
         if not self._ready:
-            await self.store.run(lambda conn: conn.executescript(_SCHEMA))
+            await self.store.run(lambda conn: conn.executescript(_SCHEMA))  # DDL: outside group commit
             self._ready = True
 
     def _now(self) -> float:
@@ -55,22 +55,21 @@ class SqliteAppQueues:
         now = self._now()
 
         def write(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                conn.execute(
-                    "INSERT INTO app_queue (queue, id, body, inserted, expires, visible_at, pop_receipt) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        queue,
-                        message_id,
-                        body,
-                        now,
-                        now + TIME_TO_LIVE.total_seconds(),
-                        now + delay_seconds,
-                        "",
-                    ),
-                )
+            conn.execute(
+                "INSERT INTO app_queue (queue, id, body, inserted, expires, visible_at, pop_receipt) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    queue,
+                    message_id,
+                    body,
+                    now,
+                    now + TIME_TO_LIVE.total_seconds(),
+                    now + delay_seconds,
+                    "",
+                ),
+            )
 
-        await self.store.run(write)
+        await self.store.write(write)
         self.signal(queue).notify()
         return message_id
 
@@ -79,49 +78,46 @@ class SqliteAppQueues:
         now = self._now()
 
         def take(conn: sqlite3.Connection) -> AppQueueMessage | None:
-            with transaction(conn):
-                conn.execute("DELETE FROM app_queue WHERE queue = ? AND expires <= ?", (queue, now))
-                row = conn.execute(
-                    "SELECT seq, id, body, dequeue_count, inserted, expires FROM app_queue "
-                    "WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT 1",
-                    (queue, now),
-                ).fetchone()
-                if row is None:
-                    return None
-                receipt = uuid.uuid4().hex
-                hidden_until = now + max(visibility_timeout, 1.0)
-                conn.execute(
-                    "UPDATE app_queue SET dequeue_count = dequeue_count + 1, visible_at = ?, pop_receipt = ? "
-                    "WHERE seq = ?",
-                    (hidden_until, receipt, row[0]),
-                )
-                return AppQueueMessage(
-                    queue, row[1], row[2], row[3] + 1, _dt(row[4]), _dt(row[5]), _dt(hidden_until), receipt
-                )
+            conn.execute("DELETE FROM app_queue WHERE queue = ? AND expires <= ?", (queue, now))
+            row = conn.execute(
+                "SELECT seq, id, body, dequeue_count, inserted, expires FROM app_queue "
+                "WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT 1",
+                (queue, now),
+            ).fetchone()
+            if row is None:
+                return None
+            receipt = uuid.uuid4().hex
+            hidden_until = now + max(visibility_timeout, 1.0)
+            conn.execute(
+                "UPDATE app_queue SET dequeue_count = dequeue_count + 1, visible_at = ?, pop_receipt = ? "
+                "WHERE seq = ?",
+                (hidden_until, receipt, row[0]),
+            )
+            return AppQueueMessage(
+                queue, row[1], row[2], row[3] + 1, _dt(row[4]), _dt(row[5]), _dt(hidden_until), receipt
+            )
 
-        return await self.store.run(take)
+        return await self.store.write(take)
 
     async def delete(self, message: AppQueueMessage) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                conn.execute(
-                    "DELETE FROM app_queue WHERE id = ? AND pop_receipt = ?",
-                    (message.id, message.pop_receipt),
-                )
+            conn.execute(
+                "DELETE FROM app_queue WHERE id = ? AND pop_receipt = ?",
+                (message.id, message.pop_receipt),
+            )
 
-        await self.store.run(write)
+        await self.store.write(write)
 
     async def release(self, message: AppQueueMessage, *, delay_seconds: float) -> None:
         visible = self._now() + delay_seconds
 
         def write(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                conn.execute(
-                    "UPDATE app_queue SET visible_at = ? WHERE id = ? AND pop_receipt = ?",
-                    (visible, message.id, message.pop_receipt),
-                )
+            conn.execute(
+                "UPDATE app_queue SET visible_at = ? WHERE id = ? AND pop_receipt = ?",
+                (visible, message.id, message.pop_receipt),
+            )
 
-        await self.store.run(write)
+        await self.store.write(write)
         self.signal(message.queue).notify()
 
     async def peek(self, queue: str, limit: int = 32) -> list[AppQueueMessage]:
