@@ -149,7 +149,15 @@ class OrchestrationEpisode:
             return
 
         accepted: list[HistoryEvent] = []
-        known = [*self.past, *self.new]
+        # (type, id) of completions already in the history, and ids of scheduling events, for O(1) checks.
+        completed: set[tuple[EventType, int | None]] = set()
+        scheduled: set[tuple[EventType, int]] = set()
+        for known_event in (*self.past, *self.new):
+            attr = _COMPLETIONS_BY_ID.get(known_event.event_type)
+            if attr is not None:
+                completed.add((known_event.event_type, getattr(known_event, attr)))
+            else:
+                scheduled.add((known_event.event_type, known_event.event_id))
         for message in others:
             event = message.event
             if message.execution_id and message.execution_id != current.execution_id:
@@ -158,15 +166,14 @@ class OrchestrationEpisode:
             id_attr = _COMPLETIONS_BY_ID.get(event.event_type)
             if id_attr is not None:
                 ref = getattr(event, id_attr)
-                if any(getattr(e, id_attr, None) == ref and e.event_type == event.event_type for e in known):
+                if (event.event_type, ref) in completed:
                     self._drop(message, f"duplicate {event.event_type.dtfx_name} for id {ref}")
                     continue
-                scheduler = _SCHEDULER_OF[event.event_type]
-                if not any(e.event_type == scheduler and e.event_id == ref for e in known):
+                if (_SCHEDULER_OF[event.event_type], ref) not in scheduled:
                     self.deferred.append(message)
                     continue
-            accepted.append(replace(event, is_played=False))
-            known.append(event)
+                completed.add((event.event_type, ref))
+            accepted.append(event.with_played(False))
         if not self.replaces_history and not accepted and not self.new:
             return
         if not self.new:
