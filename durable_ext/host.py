@@ -18,8 +18,8 @@ from .api.keys import MASTER_KEY_SETTING, HostKeys, KeysError, generate_keys_fil
 from .api.server import build_web_app
 from .api.urls import WebhookUrls
 from .app.invoker import InProcessInvoker
-from .app.sdk_speedups import install_sdk_speedups
 from .app.loader import LoadedApp, load_app
+from .app.sdk_speedups import install_sdk_speedups
 from .app.spec import Invoker
 from .client import DurableClientService
 from .clock import Clock, SystemClock
@@ -192,6 +192,7 @@ class DurableHost:
             max_concurrent=durable.max_concurrent_activity_functions,
             poll_interval=poll,
             http_poll_seconds=durable.http_settings.default_async_request_sleep_time_milliseconds / 1000,
+            deliver_inline=orchestrations.run_inline,
         )
         self._loops = [orchestrations, activities, *self._queue_trigger_loops()]
         self._loop_tasks = [asyncio.create_task(loop.run()) for loop in self._loops]

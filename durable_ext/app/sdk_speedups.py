@@ -47,6 +47,6 @@ def install_sdk_speedups() -> None:
         importlib.import_module("azure.durable_functions.models.DurableOrchestrationStatus"),
     ]
     for module in modules:
-        current: Callable[..., Any] = module.dt_parse
+        current: Callable[..., Any] = getattr(module, "dt_parse")  # noqa: B009 - a module global
         if current is not parse_timestamp_like_dateutil:
-            module.dt_parse = parse_timestamp_like_dateutil
+            setattr(module, "dt_parse", parse_timestamp_like_dateutil)  # noqa: B010

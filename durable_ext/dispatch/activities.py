@@ -7,6 +7,7 @@ import json
 import logging
 import traceback
 import uuid
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from azure.functions.meta import Datum
@@ -42,11 +43,13 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
         max_concurrent: int,
         poll_interval: float,
         http_poll_seconds: float = 30.0,
+        deliver_inline: Callable[[ActivityWorkItem, TaskMessage], Awaitable[bool]] | None = None,
     ) -> None:
         super().__init__("activities", store.work_signal, store, clock, max_concurrent, poll_interval)
         self.app = app
         self.invoker = invoker
         self.http_poll_seconds = http_poll_seconds
+        self.deliver_inline = deliver_inline
         self._http: aiohttp.ClientSession | None = None
 
     async def lock_next(self) -> ActivityWorkItem | None:
@@ -59,9 +62,10 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
             log.exception("Activity work item for '%s' could not run; retrying later", item.instance_id)
             await self.store.abandon_activity(item, delay_seconds=10.0)
             return
-        await self.store.complete_activity(
-            item, TaskMessage(item.instance_id, outcome, execution_id=item.execution_id)
-        )
+        response = TaskMessage(item.instance_id, outcome, execution_id=item.execution_id)
+        if self.deliver_inline is not None and await self.deliver_inline(item, response):
+            return
+        await self.store.complete_activity(item, response)
 
     async def _durable_http(self, scheduled: HistoryEvent) -> HistoryEvent:
         if self._http is None:

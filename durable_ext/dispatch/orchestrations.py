@@ -17,8 +17,9 @@ from ..app.loader import LoadedApp
 from ..app.spec import InvocationRequest, Invoker
 from ..clock import Clock
 from ..engine.entities import EntityEpisode, is_entity_id
+from ..engine.messages import TaskMessage
 from ..engine.orchestration import EpisodeOptions, OrchestrationEpisode
-from ..store.base import OrchestrationWorkItem, TaskHubStore
+from ..store.base import ActivityWorkItem, OrchestrationWorkItem, TaskHubStore
 from .loop import WorkLoop
 
 log = logging.getLogger("durable_ext.dispatch")
@@ -46,6 +47,15 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
 
     async def lock_next(self) -> OrchestrationWorkItem | None:
         return await self.store.lock_next_orchestration()
+
+    async def run_inline(self, completed_work: ActivityWorkItem, response: TaskMessage) -> bool:
+        """Apply an activity's result right away in one commit with the episode it wakes (the serial
+        fast path). False when the instance is busy: the caller completes the activity as usual."""
+        item = await self.store.lock_orchestration_with(response.instance_id, [response], completed_work)
+        if item is None:
+            return False
+        await self.process(item)
+        return True
 
     async def process(self, item: OrchestrationWorkItem) -> None:
         if is_entity_id(item.instance_id):

@@ -113,6 +113,13 @@ class TaskHubStore(Protocol):
 
     async def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float) -> None: ...
 
+    async def lock_orchestration_with(
+        self, instance_id: str, messages: Sequence[TaskMessage], completed_work: ActivityWorkItem
+    ) -> OrchestrationWorkItem | None:
+        """Optional fast path: lock `instance_id` at once with in-memory `messages` (an activity's result),
+        so completing the episode also deletes `completed_work`. None if busy or not supported."""
+        ...
+
     async def lock_next_activity(self) -> ActivityWorkItem | None: ...
 
     async def complete_activity(self, item: ActivityWorkItem, response: TaskMessage) -> None:

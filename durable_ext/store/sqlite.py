@@ -14,6 +14,7 @@ import sqlite3
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -218,9 +219,9 @@ class SqliteTaskHubStore:
 
     # -- writing messages ---------------------------------------------------------------------------
     def _insert_messages(
-        self, conn: sqlite3.Connection, messages: Sequence[TaskMessage]
+        self, conn: sqlite3.Connection, messages: Sequence[TaskMessage], visible_from: float | None = None
     ) -> tuple[bool, bool]:
-        now = self._now()
+        now = self._now() if visible_from is None else visible_from
         rows = []
         control = work = False
         for m in messages:
@@ -280,17 +281,51 @@ class SqliteTaskHubStore:
                 "WHERE instance_id = ? AND queue = ? AND visible_at <= ? ORDER BY id",
                 (instance_id, CONTROL, now),
             ).fetchall()
-            messages = [TaskMessage(instance_id, loads_event(r[2]), execution_id=r[1]) for r in rows]
             self._locked_instances.add(instance_id)
-            return OrchestrationWorkItem(
-                instance_id=instance_id,
-                instance=_read_instance(conn, instance_id),
-                history=self._cached_history(conn, instance_id),
-                messages=messages,
-                lock=[r[0] for r in rows],
-            )
+            return self._work_item(conn, instance_id, rows, [], [])
 
         return await self._run(take)
+
+    def _work_item(
+        self,
+        conn: sqlite3.Connection,
+        instance_id: str,
+        rows: list[Any],
+        extra: Sequence[TaskMessage],
+        completed_work: list[ActivityWorkItem],
+    ) -> OrchestrationWorkItem:
+        messages = [TaskMessage(instance_id, loads_event(r[2]), execution_id=r[1]) for r in rows]
+        return OrchestrationWorkItem(
+            instance_id=instance_id,
+            instance=_read_instance(conn, instance_id),
+            history=self._cached_history(conn, instance_id),
+            messages=[*messages, *extra],
+            lock=_EpisodeLock([r[0] for r in rows] + [None] * len(extra), [w.lock for w in completed_work]),
+        )
+
+    async def lock_orchestration_with(
+        self, instance_id: str, messages: Sequence[TaskMessage], completed_work: ActivityWorkItem
+    ) -> OrchestrationWorkItem | None:
+        """Fast path for an activity result: lock its instance now, with the result in memory, so one
+        commit records the result, the episode it wakes and the work item's deletion. None when the
+        instance is busy (the caller then completes the activity the ordinary way)."""
+        if instance_id in self._locked_instances:
+            return None
+        self._locked_instances.add(instance_id)  # on the loop thread, before any other lock can look
+
+        def take(conn: sqlite3.Connection) -> OrchestrationWorkItem:
+            rows = conn.execute(
+                "SELECT id, execution_id, event FROM messages "
+                "WHERE instance_id = ? AND queue = ? AND visible_at <= ? ORDER BY id",
+                (instance_id, CONTROL, self._now()),
+            ).fetchall()
+            return self._work_item(conn, instance_id, rows, messages, [completed_work])
+
+        try:
+            return await self._run(take)
+        except BaseException:
+            self._locked_instances.discard(instance_id)
+            raise
 
     def _cached_history(self, conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
         """This process alone writes the hub, so the history it committed last is still current: keep the
@@ -310,13 +345,19 @@ class SqliteTaskHubStore:
             self._history_cache.popitem(last=False)
 
     async def complete_orchestration(self, item: OrchestrationWorkItem, commit: EpisodeCommit) -> None:
-        message_ids: list[int] = list(item.lock)
+        lock: _EpisodeLock = item.lock
         deferred = {id(m) for m in commit.deferred}
-        deferred_ids = [mid for mid, m in zip(message_ids, item.messages, strict=True) if id(m) in deferred]
-        consumed_ids = [mid for mid in message_ids if mid not in set(deferred_ids)]
+        pairs = list(zip(lock.message_ids, item.messages, strict=True))
+        deferred_ids = [mid for mid, m in pairs if id(m) in deferred and mid is not None]
+        deferred_new = [m for mid, m in pairs if id(m) in deferred and mid is None]
+        consumed_ids = [mid for mid, m in pairs if id(m) not in deferred and mid is not None]
 
         def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in consumed_ids])
+            conn.executemany(
+                "DELETE FROM messages WHERE id = ?", [(mid,) for mid in [*consumed_ids, *lock.work_ids]]
+            )
+            if deferred_new:  # in-memory messages not applicable yet: store them, visible shortly
+                self._insert_messages(conn, deferred_new, visible_from=self._now() + 1.0)
             # Not yet applicable (e.g. a result racing ahead of its schedule): retry shortly.
             conn.executemany(
                 "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
@@ -345,14 +386,20 @@ class SqliteTaskHubStore:
             signals = await self.write(write, after_commit=remember)
         finally:
             self._locked_instances.discard(item.instance_id)
+            self._locked_work.difference_update(lock.work_ids)
         self._signal(*signals)
         self.control_signal.notify()  # messages that arrived during the episode
 
     async def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float) -> None:
-        ids: list[int] = list(item.lock)
+        lock: _EpisodeLock = item.lock
+        ids = [mid for mid in lock.message_ids if mid is not None]
+        in_memory = [m for mid, m in zip(lock.message_ids, item.messages, strict=True) if mid is None]
 
         def write(conn: sqlite3.Connection) -> None:
             now = self._now()
+            # An activity result that came in memory is stored now, as completing the activity would.
+            self._insert_messages(conn, in_memory, visible_from=now + delay_seconds)
+            conn.executemany("DELETE FROM messages WHERE id = ?", [(wid,) for wid in lock.work_ids])
             conn.executemany(
                 "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
                 [(now + delay_seconds, mid) for mid in ids],
@@ -367,6 +414,7 @@ class SqliteTaskHubStore:
             await self.write(write)
         finally:
             self._locked_instances.discard(item.instance_id)
+            self._locked_work.difference_update(lock.work_ids)
 
     # -- activity work items -------------------------------------------------------------------------
     async def lock_next_activity(self) -> ActivityWorkItem | None:
@@ -479,6 +527,12 @@ class SqliteTaskHubStore:
             return _purge(conn, ids)
 
         return await self.write(write)
+
+
+@dataclass(frozen=True)
+class _EpisodeLock:
+    message_ids: list[int | None]  # None: a message handed over in memory, not (yet) stored
+    work_ids: list[int]  # activity work items this episode's commit also deletes
 
 
 def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
