@@ -43,6 +43,15 @@ def _default_options(args: argparse.Namespace) -> HostOptions:
     return HostOptions(script_root=cwd, port=args.port, bind=args.bind, keys_file=keys)
 
 
+async def _print_summaries(host: DurableHost, stop: asyncio.Event, every: float = 5.0) -> None:
+    """While work runs, one summary line every few seconds (nothing while idle)."""
+    while not stop.is_set():
+        await asyncio.sleep(every)
+        line = host.summary_line()
+        if line:
+            print(line, flush=True)
+
+
 def _describe_functions(host: DurableHost) -> str:
     lines = ["", "Functions:", ""]
     prefix = host.config.settings.http.route_prefix.strip("/")
@@ -80,7 +89,9 @@ async def _serve(options: HostOptions) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    summary = asyncio.create_task(_print_summaries(host, stop))
     await stop.wait()
+    summary.cancel()
     print("Stopping host...", flush=True)
     await host.stop()
     return 0

@@ -37,6 +37,7 @@ from .dispatch.invocation_log import LoggingInvoker
 from .dispatch.loop import Runnable
 from .dispatch.orchestrations import OrchestrationDispatcher
 from .dispatch.queues import QueueOutputInvoker, QueueTriggerLoop
+from .dispatch.stats import DispatchStats
 from .engine.orchestration import EpisodeOptions
 from .hubs import TaskHubs
 from .store.app_queues import AppQueues
@@ -108,6 +109,8 @@ class DurableHost:
         )
         self.hubs = TaskHubs(self.hub_name, self.client, self.app, self.clock, self._open_other_hub)
         self._loops: list[Runnable] = []
+        self.stats = DispatchStats()
+        self._orchestrations: OrchestrationDispatcher | None = None
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self.port = options.port
@@ -183,6 +186,7 @@ class DurableHost:
             options=EpisodeOptions(store_inputs_in_history=durable.store_inputs_in_orchestration_history),
             poll_interval=poll,
             max_entity_batch=durable.max_entity_operation_batch_size,
+            stats=self.stats,
         )
         activities = ActivityDispatcher(
             self.store,
@@ -193,7 +197,9 @@ class DurableHost:
             poll_interval=poll,
             http_poll_seconds=durable.http_settings.default_async_request_sleep_time_milliseconds / 1000,
             deliver_inline=orchestrations.run_inline,
+            stats=self.stats,
         )
+        self._orchestrations = orchestrations
         self._loops = [orchestrations, activities, *self._queue_trigger_loops()]
         self._loop_tasks = [asyncio.create_task(loop.run()) for loop in self._loops]
         web_app = build_web_app(
@@ -230,6 +236,10 @@ class DurableHost:
         await self.hubs.close()
         await self.store.close()
         await _close_sdk_session()
+
+    def summary_line(self) -> str | None:
+        running = self._orchestrations.in_flight if self._orchestrations is not None else 0
+        return self.stats.summary(running)
 
     @property
     def loops(self) -> list[Runnable]:

@@ -316,7 +316,10 @@ class DurableHttpApi:
                 _, value = _parse_json_body(raw)
             else:
                 value = raw.decode("utf-8", errors="replace")
-            input_text = _compact(value)
+            # The SDK's entity get_input() decodes twice, so the operation input is JSON text inside a
+            # JSON string. The SDK client already sends JSON text; a plain JSON value (`5`, `{...}`) is
+            # wrapped the same way so it arrives intact (Azure passes it through and get_input fails).
+            input_text = json.dumps(value if isinstance(value, str) else _compact(value))
         scheduled = _date(request, "scheduledTime")
         await (await self._client(request)).signal_entity(entity, operation, input_text, scheduled)
         return web.Response(status=202)

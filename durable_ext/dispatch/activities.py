@@ -21,6 +21,7 @@ from ..engine.replay import HTTP_ACTIVITY_NAME
 from ..store.base import ActivityWorkItem, TaskHubStore
 from .http_activity import DurableHttpError, parse_request, run_durable_http
 from .loop import WorkLoop
+from .stats import DispatchStats
 
 log = logging.getLogger("durable_ext.dispatch")
 
@@ -44,12 +45,14 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
         poll_interval: float,
         http_poll_seconds: float = 30.0,
         deliver_inline: Callable[[ActivityWorkItem, TaskMessage], Awaitable[bool]] | None = None,
+        stats: DispatchStats | None = None,
     ) -> None:
         super().__init__("activities", store.work_signal, store, clock, max_concurrent, poll_interval)
         self.app = app
         self.invoker = invoker
         self.http_poll_seconds = http_poll_seconds
         self.deliver_inline = deliver_inline
+        self.stats = stats or DispatchStats()
         self._http: aiohttp.ClientSession | None = None
 
     async def lock_next(self) -> ActivityWorkItem | None:
@@ -63,6 +66,7 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
             await self.store.abandon_activity(item, delay_seconds=10.0)
             return
         response = TaskMessage(item.instance_id, outcome, execution_id=item.execution_id)
+        self.stats.activities += 1
         if self.deliver_inline is not None and await self.deliver_inline(item, response):
             return
         await self.store.complete_activity(item, response)

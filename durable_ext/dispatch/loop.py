@@ -104,6 +104,10 @@ class WorkLoop(ABC, Generic[T]):
     def idle(self) -> bool:
         return self._found_nothing and not self._tasks
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
     def wake(self) -> None:
         self.signal.notify()
 

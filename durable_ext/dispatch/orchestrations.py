@@ -21,6 +21,7 @@ from ..engine.messages import TaskMessage
 from ..engine.orchestration import EpisodeOptions, OrchestrationEpisode
 from ..store.base import ActivityWorkItem, OrchestrationWorkItem, TaskHubStore
 from .loop import WorkLoop
+from .stats import DispatchStats
 
 log = logging.getLogger("durable_ext.dispatch")
 
@@ -37,12 +38,14 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         options: EpisodeOptions,
         poll_interval: float,
         max_entity_batch: int = 5000,
+        stats: DispatchStats | None = None,
     ) -> None:
         super().__init__("orchestrations", store.control_signal, store, clock, max_concurrent, poll_interval)
         self.app = app
         self.invoker = invoker
         self.options = options
         self.max_entity_batch = max_entity_batch
+        self.stats = stats or DispatchStats()
         self._orchestrator_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestrator")
 
     async def lock_next(self) -> OrchestrationWorkItem | None:
@@ -81,6 +84,8 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
                     dropped.reason,
                 )
             await self.store.complete_orchestration(item, commit)
+            if commit.instance is not None and commit.instance.runtime_status.is_terminal:
+                self.stats.record_instance(commit.instance.runtime_status)
         except Exception:
             log.exception("Episode of instance '%s' failed; its messages will be retried", item.instance_id)
             await self.store.abandon_orchestration(item, delay_seconds=5.0)
@@ -97,6 +102,7 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
             if episode.batch:
                 await self._run_entity(episode)
             await self.store.complete_orchestration(item, episode.commit())
+            self.stats.entity_operations += len(episode.batch)
         except Exception:
             log.exception("Entity batch of '%s' failed; its messages will be retried", item.instance_id)
             await self.store.abandon_orchestration(item, delay_seconds=5.0)

@@ -122,3 +122,15 @@ def test_scheduled_signal_waits_for_its_time(features_host: HostRunner) -> None:
     assert code == 202
     assert read(features_host, "Counter", "later") == "missing"
     assert poll_until(lambda: read(features_host, "Counter", "later") == 3, timeout=10)
+
+
+def test_raw_json_values_signal_over_http(features_host: HostRunner) -> None:
+    for body in (b"3", b'"4"'):
+        code, _, _ = features_host.http(
+            "POST",
+            f"{API}/entities/Counter/raw?op=add",
+            raw=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert code == 202
+    assert poll_until(lambda: read(features_host, "Counter", "raw") == 7)

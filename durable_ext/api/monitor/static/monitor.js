@@ -5,6 +5,8 @@ const API_BASE = document.querySelector('meta[name="durable-api-base"]').content
 const CODE = new URLSearchParams(location.search).get("code");
 const TERMINAL = new Set(["Completed", "Failed", "Terminated", "Canceled"]);
 const INSTANCE_POLL_MS = 1000;
+const FAST_POLL_MS = 200;
+const FAST_POLLS_AFTER_ACTION = 10;
 const LIST_POLL_MS = 5000;
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -79,11 +81,16 @@ function formatTime(value, withMs = false) {
 function formatDuration(ms) {
   if (!Number.isFinite(ms)) return "";
   const abs = Math.abs(ms);
+  const pair = (big, bigUnit, small, smallUnit) => {
+    const whole = Math.floor(abs / big);
+    const rest = Math.round((abs % big) / small);
+    return `${whole} ${bigUnit}${rest ? ` ${rest} ${smallUnit}` : ""}`;
+  };
   if (abs < 1000) return `${Math.round(ms)} ms`;
-  if (abs < 60_000) return `${(ms / 1000).toFixed(abs < 10_000 ? 2 : 1)} s`;
-  if (abs < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
-  if (abs < 86_400_000) return `${Math.floor(ms / 3_600_000)} h ${Math.round((ms % 3_600_000) / 60_000)} min`;
-  return `${Math.floor(ms / 86_400_000)} d ${Math.round((ms % 86_400_000) / 3_600_000)} h`;
+  if (abs < 60_000) return `${Number((ms / 1000).toFixed(abs < 10_000 ? 2 : 1))} s`;
+  if (abs < 3_600_000) return pair(60_000, "min", 1000, "s");
+  if (abs < 86_400_000) return pair(3_600_000, "h", 60_000, "min");
+  return pair(86_400_000, "d", 3_600_000, "h");
 }
 
 function formatJson(value) {
@@ -97,6 +104,12 @@ function formatJson(value) {
     }
   }
   return JSON.stringify(value, null, 2);
+}
+
+/** A value the status API already parsed: text as it is (messages, reasons), anything else as JSON. */
+function formatValue(value) {
+  if (value === undefined || value === null) return "null";
+  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -159,6 +172,14 @@ function showView(name) {
   }
 }
 
+let routed = false;
+
+/** After the first view, move focus to the new view's heading, so keyboard and reader users follow. */
+function focusHeading(name) {
+  if (routed) $("h2", views[name]).focus({ preventScroll: false });
+  routed = true;
+}
+
 function route() {
   viewGeneration += 1;
   stopPolling();
@@ -167,14 +188,17 @@ function route() {
   if (parts[0] === "instances" && parts.length > 1 && parts[1]) {
     showView("instance");
     openInstance(decodeURIComponent(parts.slice(1).join("/")));
+    focusHeading("instance");
   } else if (parts[0] === "entities") {
     showView("entities");
     document.title = "Entities · Durable Functions monitor";
     loadEntities();
+    focusHeading("entities");
   } else {
     showView("list");
     document.title = "Durable Functions monitor";
     loadList();
+    focusHeading("list");
   }
 }
 
@@ -345,7 +369,7 @@ export function computeTimeline(events, runtimeStatus, nowMs = Date.now()) {
       const state = firedIndex >= 0 ? "completed" : open;
       bars.push({
         kind: "timer",
-        name: `Timer until ${formatTime(event.FireAt, true)}`,
+        name: `Timer → ${formatTime(event.FireAt, true).slice(11)}`,
         start: t(event),
         end: Number.isNaN(fireAt) ? end : state === "cancelled" ? Math.min(fireAt, end) : fireAt,
         state,
@@ -411,7 +435,7 @@ function renderTimeline(events, runtimeStatus) {
 
 // ---------------------------------------------------------------- one instance
 
-const current = { id: null, status: null, historySig: "", purged: false };
+const current = { id: null, status: null, historySig: "", purged: false, fastPolls: 0 };
 const DETAIL_KEYS = ["Input", "Result", "Reason", "Details", "FireAt", "InstanceId", "OrchestrationStatus"];
 
 function renderHistory(events) {
@@ -423,9 +447,15 @@ function renderHistory(events) {
       if (!(key in event) || event[key] === null || event[key] === undefined) continue;
       const text = key === "FireAt" ? formatTime(event[key], true) : formatJson(event[key]);
       const long = text.length > 80 || text.includes("\n");
+      const preview = text.replace(/\s+/g, " ");
       details.append(
         long
-          ? el("details", {}, el("summary", {}, el("b", { text: `${key}: ` }), text.split("\n")[0].slice(0, 60) + "…"), el("pre", { text }))
+          ? el(
+              "details",
+              {},
+              el("summary", {}, el("b", { text: `${key}: ` }), el("code", { text: `${preview.slice(0, 70)}…` })),
+              el("pre", { text }),
+            )
           : el("div", {}, el("b", { text: `${key}: ` }), el("code", { text })),
       );
     }
@@ -495,9 +525,9 @@ async function loadInstance() {
   badge.textContent = data.runtimeStatus;
   $("#instance-created").replaceChildren(timeEl(data.createdTime));
   $("#instance-updated").replaceChildren(timeEl(data.lastUpdatedTime));
-  $("#instance-input").textContent = formatJson(data.input);
-  $("#instance-output").textContent = formatJson(data.output);
-  $("#instance-custom").textContent = formatJson(data.customStatus);
+  $("#instance-input").textContent = formatValue(data.input);
+  $("#instance-output").textContent = formatValue(data.output);
+  $("#instance-custom").textContent = formatValue(data.customStatus);
   const events = Array.isArray(data.historyEvents) ? data.historyEvents : [];
   const sig = `${data.runtimeStatus}|${data.lastUpdatedTime}|${events.length}`;
   const running = !TERMINAL.has(data.runtimeStatus);
@@ -508,12 +538,14 @@ async function loadInstance() {
     current.historySig = sig;
   }
   setActionState(data.runtimeStatus);
-  if (running) {
-    polling.textContent = "Refreshing every second while the instance is not finished.";
-    schedule(loadInstance, INSTANCE_POLL_MS);
-  } else {
-    polling.textContent = "";
+  if (current.fastPolls > 0) {
+    // Just after an action: the host applies it asynchronously, so look again soon, even if finished.
+    current.fastPolls -= 1;
+    schedule(loadInstance, FAST_POLL_MS);
+  } else if (running) {
+    schedule(loadInstance, document.hidden ? INSTANCE_POLL_MS * 5 : INSTANCE_POLL_MS);
   }
+  polling.textContent = running ? "Refreshing every second while the instance is not finished." : "";
 }
 
 function openInstance(id) {
@@ -521,8 +553,10 @@ function openInstance(id) {
   current.status = null;
   current.historySig = "";
   current.purged = false;
+  current.fastPolls = 0;
   $("#instance-id").textContent = id;
   $("#action-result").replaceChildren();
+  for (const field of ["#action-reason", "#event-name", "#event-data"]) $(field).value = "";
   $("#purge-confirm").hidden = true;
   $("#instance-missing").hidden = true;
   for (const node of ["#instance-name", "#instance-created", "#instance-updated", "#instance-input", "#instance-output", "#instance-custom"]) {
@@ -587,6 +621,7 @@ async function runAction(kind, request) {
   }
   viewGeneration += 1; // drop any poll still in flight, then read the new state
   stopPolling();
+  current.fastPolls = kind === "purge" ? 0 : FAST_POLLS_AFTER_ACTION;
   await loadInstance();
 }
 
@@ -666,6 +701,7 @@ function entitiesUnavailable(message) {
   const note = $("#entities-unavailable");
   note.textContent = message;
   note.hidden = false;
+  $("#entity-results").hidden = true;
   $("#entity-rows").replaceChildren();
   $("#entity-summary").textContent = "";
   $("#entity-next").disabled = true;
@@ -685,7 +721,7 @@ async function loadEntities() {
   if (res.status === 404 || res.status === 405 || res.status === 501) {
     entitiesUnavailable(
       "Entities are not available on this host: the entity endpoints of the HTTP API did not answer " +
-        `(HTTP ${res.status}). Orchestrations above work as usual.`,
+        `(HTTP ${res.status}). The Orchestrations tab works as usual.`,
     );
     return;
   }
@@ -695,6 +731,7 @@ async function loadEntities() {
     return;
   }
   $("#entities-unavailable").hidden = true;
+  $("#entity-results").hidden = false;
   entities.next = res.headers.get("x-ms-continuation-token") || "";
   const rows = items.map((item) => {
     const { name, key } = entityIdentity(item);
@@ -722,7 +759,7 @@ async function showEntity(name, key) {
   const value = $("#entity-state-value");
   value.textContent = "Loading…";
   const res = await api("GET", `entities/${enc(name)}/${enc(key)}`);
-  if (res.ok) value.textContent = formatJson(res.data);
+  if (res.ok) value.textContent = formatValue(res.data);
   else if (res.status === 404) value.textContent = "No state: the entity does not exist, or this host does not offer the entity endpoint.";
   else value.textContent = `Could not read the state. ${errorText(res)}`;
 }
