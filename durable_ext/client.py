@@ -14,6 +14,7 @@ from .engine.entities import EntityId, EntityState, request_message
 from .engine.history import EventType, HistoryEvent, format_timestamp
 from .engine.messages import TaskMessage
 from .engine.status import InstanceState, RuntimeStatus
+from .engine.tracecontext import TRACE_CONTEXT_KEY, orchestration_trace_context
 from .store.base import InstanceExistsError, InstancePage, InstanceQuery, TaskHubStore
 
 
@@ -71,10 +72,12 @@ class DurableClientService:
         *,
         overwrite_any_state: bool = False,
         check_names: bool = True,
+        tracing: bool = False,
     ) -> None:
         """`check_names`: refuse orchestrator names this app does not have (off for other hubs)."""
         self.store = store
         self.check_names = check_names
+        self.tracing = tracing
         self.app = app
         self.clock = clock
         self.overwrite_any_state = overwrite_any_state
@@ -82,7 +85,9 @@ class DurableClientService:
     def _now(self) -> datetime:
         return self.clock.now()
 
-    async def start_new(self, name: str, instance_id: str | None, input_text: str | None) -> str:
+    async def start_new(
+        self, name: str, instance_id: str | None, input_text: str | None, trace_parent: str | None = None
+    ) -> str:
         """Start orchestrator `name`; `input_text` is the serialized input (JSON text) or None."""
         spec = self.app.orchestrator(name)
         durable_name = spec.durable_name if spec is not None else name
@@ -105,6 +110,7 @@ class DurableClientService:
             instance_id=instance_id,
             execution_id=execution_id,
             generation=0,
+            extras={TRACE_CONTEXT_KEY: orchestration_trace_context(trace_parent)} if self.tracing else {},
         )
         row = InstanceState(
             instance_id=instance_id,

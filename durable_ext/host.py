@@ -8,6 +8,7 @@ import os
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -44,6 +45,7 @@ from .store.app_queues import AppQueues
 from .store.base import TaskHubStore
 from .store.sqlite import SqliteTaskHubStore, default_store_path
 from .store.sqlite_queues import SqliteAppQueues
+from .telemetry import Telemetry
 
 log = logging.getLogger("durable_ext.host")
 
@@ -80,9 +82,13 @@ def load_config(options: HostOptions) -> LoadedConfig:
 
 
 class DurableHost:
-    def __init__(self, options: HostOptions, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, options: HostOptions, *, clock: Clock | None = None, span_exporter: Any = None
+    ) -> None:
+        """`span_exporter`: an OpenTelemetry exporter to trace into (tests); else OTEL_* settings decide."""
         self.options = options
         self.clock = clock or SystemClock()
+        self.telemetry = Telemetry(span_exporter)
         install_sdk_speedups()
         self.config = load_config(options)
         self.app: LoadedApp = load_app(options.script_root, functions_filter=self.config.settings.functions)
@@ -106,6 +112,7 @@ class DurableHost:
             self.app,
             self.clock,
             overwrite_any_state=self.durable.overridable_existing_instance_states == "AnyState",
+            tracing=self.telemetry.enabled,
         )
         self.hubs = TaskHubs(self.hub_name, self.client, self.app, self.clock, self._open_other_hub)
         self._loops: list[Runnable] = []
@@ -183,10 +190,14 @@ class DurableHost:
             self.invoker,
             self.clock,
             max_concurrent=durable.max_concurrent_orchestrator_functions,
-            options=EpisodeOptions(store_inputs_in_history=durable.store_inputs_in_orchestration_history),
+            options=EpisodeOptions(
+                store_inputs_in_history=durable.store_inputs_in_orchestration_history,
+                tracing=self.telemetry.enabled,
+            ),
             poll_interval=poll,
             max_entity_batch=durable.max_entity_operation_batch_size,
             stats=self.stats,
+            telemetry=self.telemetry,
         )
         activities = ActivityDispatcher(
             self.store,
@@ -198,6 +209,7 @@ class DurableHost:
             http_poll_seconds=durable.http_settings.default_async_request_sleep_time_milliseconds / 1000,
             deliver_inline=orchestrations.run_inline,
             stats=self.stats,
+            telemetry=self.telemetry,
         )
         self._orchestrations = orchestrations
         self._loops = [orchestrations, activities, *self._queue_trigger_loops()]
@@ -212,6 +224,7 @@ class DurableHost:
                 self.keys,
             ),
             AdminApi(self.queues, self.keys),
+            self.telemetry,
         )
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
@@ -236,6 +249,7 @@ class DurableHost:
         await self.hubs.close()
         await self.store.close()
         await _close_sdk_session()
+        self.telemetry.shutdown()
 
     def summary_line(self) -> str | None:
         running = self._orchestrations.in_flight if self._orchestrations is not None else 0

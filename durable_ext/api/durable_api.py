@@ -17,6 +17,7 @@ from ..engine.history import format_status_time, parse_timestamp
 from ..engine.status import RuntimeStatus
 from ..store.base import InstanceQuery
 from .keys import HostKeys, presented_key
+from .request_keys import TRACEPARENT
 from .status import parse_stored, status_payload
 from .urls import HUB_SEGMENT, RPC_SEGMENT, WEBHOOK_PATH, WebhookUrls
 
@@ -197,6 +198,7 @@ class DurableHttpApi:
             request.match_info["function"],
             request.match_info.get("instance_id"),
             _compact(value) if present else None,
+            trace_parent=request.get(TRACEPARENT),
         )
         return await self._check_status_or_wait(request, instance_id)
 

@@ -18,7 +18,9 @@ from ..clock import Clock
 from ..engine.history import EventType, HistoryEvent, format_timestamp
 from ..engine.messages import TaskMessage
 from ..engine.replay import HTTP_ACTIVITY_NAME
+from ..engine.tracecontext import TRACE_CONTEXT_KEY
 from ..store.base import ActivityWorkItem, TaskHubStore
+from ..telemetry import Telemetry
 from .http_activity import DurableHttpError, parse_request, run_durable_http
 from .loop import WorkLoop
 from .stats import DispatchStats
@@ -46,6 +48,7 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
         http_poll_seconds: float = 30.0,
         deliver_inline: Callable[[ActivityWorkItem, TaskMessage], Awaitable[bool]] | None = None,
         stats: DispatchStats | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__("activities", store.work_signal, store, clock, max_concurrent, poll_interval)
         self.app = app
@@ -53,6 +56,7 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
         self.http_poll_seconds = http_poll_seconds
         self.deliver_inline = deliver_inline
         self.stats = stats or DispatchStats()
+        self.telemetry = telemetry or Telemetry()
         self._http: aiohttp.ClientSession | None = None
 
     async def lock_next(self) -> ActivityWorkItem | None:
@@ -121,7 +125,10 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
             inputs={spec.trigger.name: Datum(activity_input_text(scheduled.input), "string")},
             invocation_id=str(uuid.uuid4()),
         )
-        result = await self.invoker.invoke(request)
+        trace = scheduled.extras.get(TRACE_CONTEXT_KEY) or {}
+        attributes = {"durabletask.type": "activity", "durabletask.instance_id": item.instance_id}
+        with self.telemetry.span(f"activity:{spec.durable_name}", trace.get("TraceParent"), attributes):
+            result = await self.invoker.invoke(request)
         now = format_timestamp(self.clock.now())
         if result.error is None:
             value = result.return_value.value if result.return_value is not None else None

@@ -17,9 +17,12 @@ from ..app.loader import LoadedApp
 from ..app.spec import InvocationRequest, Invoker
 from ..clock import Clock
 from ..engine.entities import EntityEpisode, is_entity_id
+from ..engine.history import EventType, parse_timestamp
 from ..engine.messages import TaskMessage
-from ..engine.orchestration import EpisodeOptions, OrchestrationEpisode
+from ..engine.orchestration import EpisodeCommit, EpisodeOptions, OrchestrationEpisode
+from ..engine.tracecontext import TRACE_CONTEXT_KEY
 from ..store.base import ActivityWorkItem, OrchestrationWorkItem, TaskHubStore
+from ..telemetry import Telemetry
 from .loop import WorkLoop
 from .stats import DispatchStats
 
@@ -39,6 +42,7 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         poll_interval: float,
         max_entity_batch: int = 5000,
         stats: DispatchStats | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__("orchestrations", store.control_signal, store, clock, max_concurrent, poll_interval)
         self.app = app
@@ -46,6 +50,7 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         self.options = options
         self.max_entity_batch = max_entity_batch
         self.stats = stats or DispatchStats()
+        self.telemetry = telemetry or Telemetry()
         self._orchestrator_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestrator")
 
     async def lock_next(self) -> OrchestrationWorkItem | None:
@@ -86,9 +91,28 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
             await self.store.complete_orchestration(item, commit)
             if commit.instance is not None and commit.instance.runtime_status.is_terminal:
                 self.stats.record_instance(commit.instance.runtime_status)
+                self._end_trace(item, commit)
         except Exception:
             log.exception("Episode of instance '%s' failed; its messages will be retried", item.instance_id)
             await self.store.abandon_orchestration(item, delay_seconds=5.0)
+
+    def _end_trace(self, item: OrchestrationWorkItem, commit: EpisodeCommit) -> None:
+        if not self.telemetry.enabled or commit.instance is None:
+            return
+        state = commit.instance
+        start = next(
+            (e for e in (*commit.history, *item.history) if e.event_type == EventType.EXECUTION_STARTED), None
+        )
+        if start is None:
+            return
+        self.telemetry.end_orchestration(
+            state.name,
+            state.instance_id,
+            start.extras.get(TRACE_CONTEXT_KEY),
+            parse_timestamp(start.timestamp),
+            state.completed_time or self.clock.now(),
+            state.runtime_status.value,
+        )
 
     async def _process_entity(self, item: OrchestrationWorkItem) -> None:
         try:
@@ -100,7 +124,9 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
                 max_batch_size=self.max_entity_batch,
             )
             if episode.batch:
-                await self._run_entity(episode)
+                attributes = {"durabletask.type": "entity", "durabletask.operations": len(episode.batch)}
+                with self.telemetry.span(f"entity:{episode.entity.name}", None, attributes):
+                    await self._run_entity(episode)
             await self.store.complete_orchestration(item, episode.commit())
             self.stats.entity_operations += len(episode.batch)
         except Exception:

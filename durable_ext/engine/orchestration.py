@@ -23,6 +23,7 @@ from .history import EventType, HistoryEvent, dumps_event, format_timestamp
 from .messages import TaskMessage
 from .replay import ReplayContext, ReplayResult, replay_actions
 from .status import InstanceState, RuntimeStatus
+from .tracecontext import TRACE_CONTEXT_KEY, own_trace_parent
 
 _COMPLETIONS_BY_ID = {
     EventType.TASK_COMPLETED: "task_scheduled_id",
@@ -47,6 +48,7 @@ class EpisodeOptions:
     # TimeSpan texts the SDK uses to split long timers; "00:00:00" disables splitting.
     long_running_timer_interval: str = "00:00:00"
     maximum_short_timer_duration: str = "00:00:00"
+    tracing: bool = False  # carry W3C trace context to activities and sub-orchestrations
 
 
 @dataclass(frozen=True)
@@ -326,11 +328,16 @@ class OrchestrationEpisode:
 
     def _replay(self, output: OrchestratorOutput) -> ReplayResult:
         assert self.state is not None
+        start = self._started_event()
+        trace = (
+            own_trace_parent(start.extras.get(TRACE_CONTEXT_KEY)) if start and self.options.tracing else None
+        )
         ctx = ReplayContext(
             instance_id=self.instance_id,
             execution_id=self.state.execution_id,
             name=self.state.name,
             store_inputs_in_history=self.options.store_inputs_in_history,
+            trace_parent=trace,
         )
         result = replay_actions(ctx, [*self.past, *self.new], output.actions, output.schema_version)
         self._last_replay = result
@@ -352,6 +359,8 @@ class OrchestrationEpisode:
             parent_instance=previous.parent_instance,
             generation=(previous.generation or 0) + 1,
             tags=previous.tags,
+            # One orchestration span covers every generation: the trace context carries over.
+            extras={k: v for k, v in previous.extras.items() if k == TRACE_CONTEXT_KEY},
         )
         carried = [replace(e, is_played=False) for e in result.unconsumed_events]
         custom_status = self.state.custom_status

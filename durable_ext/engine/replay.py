@@ -20,6 +20,7 @@ from .actions import ActionType, action_type_of
 from .errors import NonDeterminismError
 from .history import SCHEDULING_EVENTS, EventType, HistoryEvent, format_timestamp, parse_timestamp
 from .messages import TaskMessage
+from .tracecontext import TRACE_CONTEXT_KEY, orchestration_trace_context
 
 HTTP_ACTIVITY_NAME = "BuiltIn::HttpActivity"
 DEFAULT_MAX_RETRY_INTERVAL = timedelta(days=6)
@@ -41,6 +42,7 @@ class ReplayContext:
     execution_id: str
     name: str
     store_inputs_in_history: bool = False
+    trace_parent: str | None = None  # this orchestration's own span, for the work it starts (tracing on)
 
 
 @dataclass(eq=False)
@@ -243,6 +245,9 @@ class _Replayer:
             name=name,
             version="",
             input=work_input,
+            extras={TRACE_CONTEXT_KEY: {"TraceParent": self.ctx.trace_parent}}
+            if self.ctx.trace_parent
+            else {},
         )
         self.messages.append(TaskMessage(self.ctx.instance_id, work_item, execution_id=self.ctx.execution_id))
 
@@ -286,6 +291,9 @@ class _Replayer:
             execution_id=uuid.uuid4().hex,
             parent_instance=parent,
             generation=0,
+            extras={TRACE_CONTEXT_KEY: orchestration_trace_context(self.ctx.trace_parent)}
+            if self.ctx.trace_parent
+            else {},
         )
         self.messages.append(TaskMessage(child_id, start, execution_id=start.execution_id))
 

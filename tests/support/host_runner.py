@@ -89,8 +89,14 @@ class HubHttp:
 
 class HostRunner(HubHttp):
     def __init__(
-        self, script_root: Path, *, host_json: Path | None = None, local_settings: Path | None = None
+        self,
+        script_root: Path,
+        *,
+        host_json: Path | None = None,
+        local_settings: Path | None = None,
+        span_exporter: Any = None,
     ) -> None:
+        self.span_exporter = span_exporter
         self.options = HostOptions(
             script_root=script_root, host_json=host_json, local_settings=local_settings, port=0
         )
@@ -99,7 +105,7 @@ class HostRunner(HubHttp):
 
     def start(self) -> HostRunner:
         async def boot() -> DurableHost:
-            host = DurableHost(self.options)
+            host = DurableHost(self.options, span_exporter=self.span_exporter)
             await host.start()
             return host
 
