@@ -31,14 +31,17 @@ SIGNALS_PER_S = Metric("signals_per_s", "signals/s", higher_is_better=True)
 @dataclass(frozen=True)
 class Workload:
     name: str  # what --only takes
-    title: str
+    title: str  # a format string over the parameters, e.g. "fan-out/fan-in {width}"
     definition: str  # what is run and what each figure means (printed with --list, stored in the JSON)
     metrics: tuple[Metric, ...]
     full: Mapping[str, int]
     quick: Mapping[str, int]
 
-    def params(self, quick: bool) -> dict[str, int]:
-        return dict(self.quick if quick else self.full)
+    def params(self, quick: bool, overrides: Mapping[str, int] | None = None) -> dict[str, int]:
+        """The sizes to run: full or quick, with any `--set name=value` this workload has a parameter for."""
+        chosen = dict(self.quick if quick else self.full)
+        chosen.update({k: v for k, v in (overrides or {}).items() if k in chosen})
+        return chosen
 
 
 @dataclass
@@ -61,7 +64,7 @@ class WorkloadTimeout(Exception):
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "chain10_serial",
-        "chain10 serial",
+        "chain10 serial x{runs}",
         "One orchestration of 10 sequential activities at a time, `runs` times (after one warm-up run). "
         "Latency: start request to completion. steps/s = 10 * runs / wall time of all runs.",
         (P50_MS, P99_MS, STEPS_PER_S),
@@ -70,7 +73,7 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "chain10_concurrent",
-        "chain10 x concurrent",
+        "chain10 x{instances} at once",
         "`instances` chain10 orchestrations started at once. steps/s = 10 * instances / wall time from the "
         "first start to the last completion.",
         (STEPS_PER_S, SECONDS),
@@ -79,7 +82,7 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "fanout100",
-        "fan-out/fan-in 100",
+        "fan-out/fan-in {width}",
         "One orchestration schedules `width` activities at once and sums their results; seconds from start "
         "to completion, median of `reps`.",
         (SECONDS,),
@@ -88,15 +91,16 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "fanout1000",
-        "fan-out/fan-in 1000",
-        "As fanout100 with `width` 1,000 activities; seconds from start to completion, median of `reps`.",
+        "fan-out/fan-in {width}",
+        "As fanout100 with `width` 1,000 activities (300 with --quick); seconds from start to completion, "
+        "median of `reps`.",
         (SECONDS,),
         full={"width": 1000, "reps": 1},
-        quick={"width": 1000, "reps": 1},
+        quick={"width": 300, "reps": 1},
     ),
     Workload(
         "hellocities5",
-        "HelloCities5 x N",
+        "HelloCities5 x{instances}",
         "`instances` orchestrations of 5 sequential activities, started at once. events/s counts 2 events "
         "per activity (its scheduling and its result), i.e. 10 per orchestration, as the Netherite and "
         "MSSQL HelloCities5 figures do: events/s = 10 * instances / wall time from the first start to the "
@@ -107,7 +111,7 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "external_events",
-        "external events -> 1 orch",
+        "{events} events -> 1 orchestration",
         "One orchestration waits for `events` external events in a loop; once it runs, a client raises "
         "them one after the other. events/s = events / seconds from the first raise to completion.",
         (EVENTS_PER_S, SECONDS),
@@ -116,7 +120,7 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "entity_signals",
-        "entity signals -> 1 entity",
+        "{signals} signals -> 1 entity",
         "A client sends `signals` 'add 1' signals to one counter entity, one after the other. "
         "signals/s = signals / seconds from the first signal until the entity's state reads `signals`.",
         (SIGNALS_PER_S, SECONDS),

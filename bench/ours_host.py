@@ -1,7 +1,8 @@
 """Our side's harness: the real `DurableHost`, in-process, on a fresh copy of `bench/app`.
 
 The host runs on its own asyncio loop in a thread (as in tests/support/host_runner.py). Client work runs as
-coroutines on that loop, because the SDK keeps one aiohttp session per process, bound to the loop that made it.
+coroutines on that loop, because the SDK keeps one aiohttp session per process, bound to the loop that
+made it.
 Completion is read from the store with a deadline; figures use the completion time the host records.
 """
 
@@ -90,7 +91,9 @@ class BenchHost:
         instance_id: str = await self.client.start_new(orchestrator, None, payload)
         return instance_id
 
-    async def start_many(self, orchestrator: str, payloads: Sequence[Any], concurrency: int = 16) -> list[str]:
+    async def start_many(
+        self, orchestrator: str, payloads: Sequence[Any], concurrency: int = 16
+    ) -> list[str]:
         """Start one instance per payload through the SDK client, `concurrency` requests in flight."""
         gate = asyncio.Semaphore(concurrency)
 
