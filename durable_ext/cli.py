@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from . import replay_check_cli
 from .app.errors import AppLoadError
 from .config import ConfigError
 from .host import DurableHost, HostOptions, HostStartError
@@ -129,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     put.add_argument("message", help="message text")
     put.add_argument("--url", default="http://127.0.0.1:7071", help="the running host (default %(default)s)")
     put.add_argument("--key", help="master key, when the host requires keys")
+    replay_check_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == replay_check_cli.COMMAND:
+        return replay_check_cli.run(args)
     if args.command == "queue":
         return _queue_put(args.url, args.queue, args.message, args.key)
     logging.basicConfig(

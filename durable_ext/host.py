@@ -62,6 +62,7 @@ class HostOptions:
     port: int = 7071
     bind: str = "127.0.0.1"
     keys_file: Path | None = None  # default: <script root>/.durable/keys.json
+    store_dir: Path | None = None  # embedded hub files here, whatever AzureWebJobsStorage says (test hosts)
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -162,18 +163,21 @@ class DurableHost:
             raise HostStartError(str(exc)) from None
         return keys, f"Listening beyond loopback: keys were generated in {path}; pass them as code=."
 
+    def _hub_path(self, hub: str) -> Path:
+        if self.options.store_dir is not None:
+            return self.options.store_dir / f"{hub}.sqlite"
+        return default_store_path(self.options.script_root, hub)
+
     def _open_other_hub(self, hub: str) -> TaskHubStore:
         if isinstance(self.store, SqliteTaskHubStore):
-            path = default_store_path(self.options.script_root, hub)
-            return SqliteTaskHubStore(path, hub_name=hub, clock=self.clock, client_only=True)
+            return SqliteTaskHubStore(self._hub_path(hub), hub_name=hub, clock=self.clock, client_only=True)
         raise HostStartError(f"Task hub '{hub}' cannot be opened by this store.")
 
     def _create_store(self) -> TaskHubStore:
         provider = self.durable.storage_provider
         connection = get_connection_string(provider.connection_name, self.config.local, os.environ)
-        if provider.is_embedded or not connection:
-            path = default_store_path(self.options.script_root, self.hub_name)
-            return SqliteTaskHubStore(path, hub_name=self.hub_name, clock=self.clock)
+        if provider.is_embedded or not connection or self.options.store_dir is not None:
+            return SqliteTaskHubStore(self._hub_path(self.hub_name), hub_name=self.hub_name, clock=self.clock)
         raise HostStartError(
             f"Setting '{provider.connection_name}' names an Azure Storage account, but the Azure Storage "
             'task hub is not available in this version. Leave it empty ("") in local.settings.json to use '

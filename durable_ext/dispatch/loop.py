@@ -79,6 +79,7 @@ class WorkLoop(ABC, Generic[T]):
                 self._slots.release()
                 self._found_nothing = True
                 await self.signal.wait(await self._idle_timeout())
+                self._found_nothing = False  # woken: there may be work now, so not known to be idle
                 continue
             self._found_nothing = False
             task = asyncio.create_task(self._process_and_release(item))
@@ -109,6 +110,7 @@ class WorkLoop(ABC, Generic[T]):
         return len(self._tasks)
 
     def wake(self) -> None:
+        self._found_nothing = False
         self.signal.notify()
 
     def stop(self) -> None:

@@ -88,6 +88,7 @@ class QueueTriggerLoop:
         return self._found_nothing and not self._tasks
 
     def wake(self) -> None:
+        self._found_nothing = False
         self.queues.signal(self.queue).notify()
 
     async def run(self) -> None:
@@ -106,6 +107,7 @@ class QueueTriggerLoop:
                 self._slots.release()
                 self._found_nothing = True
                 await signal.wait(idle)
+                self._found_nothing = False
                 idle = min(idle * 2, self.settings.max_polling_interval)  # back off while the queue is empty
                 continue
             idle = 0.1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,24 +18,10 @@ from typing import Any, TypeVar
 import azure.durable_functions as df
 
 from durable_ext.host import DurableHost, HostOptions
+from durable_ext.testing.loop import shared_loop
 
 T = TypeVar("T")
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
-
-
-_LOOP: asyncio.AbstractEventLoop | None = None
-_LOOP_LOCK = threading.Lock()
-
-
-def _shared_loop() -> asyncio.AbstractEventLoop:
-    """One event loop thread for every in-process host of the test run, as in a real worker process:
-    the SDK's client keeps a single aiohttp session bound to the loop that first used it."""
-    global _LOOP
-    with _LOOP_LOCK:
-        if _LOOP is None:
-            _LOOP = asyncio.new_event_loop()
-            threading.Thread(target=_LOOP.run_forever, name="test-hosts", daemon=True).start()
-        return _LOOP
 
 
 class HubHttp:
@@ -100,7 +85,7 @@ class HostRunner(HubHttp):
         self.options = HostOptions(
             script_root=script_root, host_json=host_json, local_settings=local_settings, port=0
         )
-        self.loop = _shared_loop()
+        self.loop = shared_loop()  # the SDK's one aiohttp session per process is bound to one loop
         self.host: DurableHost | None = None
 
     def start(self) -> HostRunner:
