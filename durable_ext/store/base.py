@@ -105,7 +105,10 @@ class TaskHubStore(Protocol):
 
     async def send_messages(self, messages: Sequence[TaskMessage]) -> None: ...
 
-    async def lock_next_orchestration(self) -> OrchestrationWorkItem | None: ...
+    async def lock_next_orchestration(self) -> OrchestrationWorkItem | None:
+        """An instance with visible messages, locked. A store may hold back, for a moment, an instance
+        whose activities are still running, so their results gather into one episode (fan-in)."""
+        ...
 
     async def complete_orchestration(self, item: OrchestrationWorkItem, commit: EpisodeCommit) -> None:
         """Persist the episode, send its messages and delete what it consumed, all or nothing."""

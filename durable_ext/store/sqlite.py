@@ -73,6 +73,8 @@ CREATE INDEX IF NOT EXISTS messages_by_instance ON messages (instance_id, queue)
 """
 CONTROL = "control"
 HISTORY_CACHE_INSTANCES = 10_000
+FAN_IN_HOLD_SECONDS = 0.05  # the most a result waits for its siblings before its episode runs anyway
+CANDIDATES = 64  # instances looked at per lock, beyond those already locked
 WORK = "work"
 
 
@@ -113,6 +115,7 @@ class SqliteTaskHubStore:
             tuple[Callable[[sqlite3.Connection], Any], Callable[[], None] | None, Any]
         ] = deque()
         self._flush_scheduled = False
+        self._held_until: float | None = None  # when an instance held for fan-in becomes due
         self._history_cache: OrderedDict[str, list[HistoryEvent]] = OrderedDict()
         self._locked_work: set[int] = set()
 
@@ -269,11 +272,23 @@ class SqliteTaskHubStore:
         def take(conn: sqlite3.Connection) -> OrchestrationWorkItem | None:
             now = self._now()
             candidates = conn.execute(
-                "SELECT instance_id FROM messages WHERE queue = ? AND visible_at <= ? "
+                "SELECT instance_id, MIN(visible_at) FROM messages WHERE queue = ? AND visible_at <= ? "
                 "GROUP BY instance_id ORDER BY MIN(id) LIMIT ?",
-                (CONTROL, now, len(self._locked_instances) + 1),
+                (CONTROL, now, len(self._locked_instances) + CANDIDATES),
             ).fetchall()
-            instance_id = next((r[0] for r in candidates if r[0] not in self._locked_instances), None)
+            instance_id = None
+            self._held_until = None
+            for candidate, oldest in candidates:
+                if candidate in self._locked_instances:
+                    continue
+                # Fan-in: while the instance's activities still run, let their results gather for a
+                # moment so one episode (one replay of the whole history) takes many of them.
+                if now - oldest < FAN_IN_HOLD_SECONDS and self._has_other_work(conn, candidate):
+                    until = oldest + FAN_IN_HOLD_SECONDS
+                    self._held_until = until if self._held_until is None else min(self._held_until, until)
+                    continue
+                instance_id = candidate
+                break
             if instance_id is None:
                 return None
             rows = conn.execute(
@@ -309,11 +324,14 @@ class SqliteTaskHubStore:
         """Fast path for an activity result: lock its instance now, with the result in memory, so one
         commit records the result, the episode it wakes and the work item's deletion. None when the
         instance is busy (the caller then completes the activity the ordinary way)."""
-        if instance_id in self._locked_instances:
-            return None
-        self._locked_instances.add(instance_id)  # on the loop thread, before any other lock can look
 
-        def take(conn: sqlite3.Connection) -> OrchestrationWorkItem:
+        def take(conn: sqlite3.Connection) -> OrchestrationWorkItem | None:
+            # Checked and taken on the store thread, like every other lock, so no two can interleave.
+            if instance_id in self._locked_instances or self._has_other_work(
+                conn, instance_id, completed_work.lock
+            ):
+                return None  # busy, or a fan-out still running: its results gather for one episode
+            self._locked_instances.add(instance_id)
             rows = conn.execute(
                 "SELECT id, execution_id, event FROM messages "
                 "WHERE instance_id = ? AND queue = ? AND visible_at <= ? ORDER BY id",
@@ -326,6 +344,16 @@ class SqliteTaskHubStore:
         except BaseException:
             self._locked_instances.discard(instance_id)
             raise
+
+    def _has_other_work(
+        self, conn: sqlite3.Connection, instance_id: str, except_id: int | None = None
+    ) -> bool:
+        """Activities of this instance still queued or running (a fan-out in progress)."""
+        row = conn.execute(
+            "SELECT 1 FROM messages WHERE instance_id = ? AND queue = ? AND id != ? LIMIT 1",
+            (instance_id, WORK, -1 if except_id is None else except_id),
+        ).fetchone()
+        return row is not None
 
     def _cached_history(self, conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
         """This process alone writes the hub, so the history it committed last is still current: keep the
@@ -466,7 +494,8 @@ class SqliteTaskHubStore:
             row = conn.execute(
                 "SELECT MIN(visible_at) FROM messages WHERE visible_at > ?", (self._now(),)
             ).fetchone()
-            return row[0] if row else None
+            times = [t for t in (row[0] if row else None, self._held_until) if t is not None]
+            return min(times) if times else None
 
         return _from_epoch(await self._run(read))
 
