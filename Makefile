@@ -17,8 +17,8 @@ run: $(STAMP)
 	$(PY) -m durable_ext start --port $${PORT:-7071}
 
 lint: $(STAMP)
-	$(PY) -m ruff check durable_ext tests
-	$(PY) -m ruff format --check durable_ext tests
+	$(PY) -m ruff check durable_ext tests bench
+	$(PY) -m ruff format --check durable_ext tests bench
 	$(PY) -m mypy
 
 test: $(STAMP) browser-deps lint
@@ -30,6 +30,16 @@ browser-deps:
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+# Benchmarks side by side with the peers (DBOS on SQLite, durabletask in-memory): make bench BENCH_ARGS=--quick
+bench: $(BENCH_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache sample_app/.durable

@@ -51,6 +51,7 @@ class Result:
     values: dict[str, float] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
     na: str | None = None
+    warning: str | None = None  # figures were made, but something went wrong on the way (host errors)
 
     @classmethod
     def not_available(cls, reason: str) -> Result:

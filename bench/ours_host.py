@@ -9,6 +9,7 @@ Completion is read from the store with a deadline; figures use the completion ti
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import threading
 import time
@@ -142,3 +143,41 @@ RUNNING = frozenset({RuntimeStatus.RUNNING})
 def completed_at(state: InstanceState) -> float:
     """The completion time the host recorded, as a `time.time()` value."""
     return (state.completed_time or state.last_updated_time).timestamp()
+
+
+class HostErrors(logging.Handler):
+    """Counts what the host logs at ERROR or above (failed episodes, work it will retry) during a workload.
+
+    Installed on the `durable_ext` logger in place of printing: a figure made while the host was failing
+    and retrying is flagged in the table rather than buried in pages of tracebacks.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+        self.first: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if self.first is None:
+            text = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                error = record.exc_info[1]
+                text += f": {type(error).__name__}: {error}"
+            self.first = " ".join(text.split())[:240]
+
+    def install(self) -> None:
+        logger = logging.getLogger("durable_ext")
+        logger.setLevel(logging.WARNING)  # it logs every invocation at INFO, as `func start` does
+        logger.addHandler(self)
+        logger.propagate = False
+
+    def take(self) -> tuple[int, str | None]:
+        """What was logged since the last call, and reset."""
+        self.acquire()
+        try:
+            count, first = self.count, self.first
+            self.count, self.first = 0, None
+        finally:
+            self.release()
+        return count, first

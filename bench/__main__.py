@@ -1,0 +1,238 @@
+"""`python -m bench`: our host and its peers on the same workloads, in one process, one table.
+
+    python -m bench                 full run (2.5 to 5 minutes on 2 cores, depending on load)
+    python -m bench --quick         smaller sizes
+    python -m bench --only chain10_serial --only fanout100
+    python -m bench --list          the workloads and what each figure means
+
+Prints the table and writes bench/results/latest.json (figures, ratios ours / peer, floors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .floors import measure_floors
+from .model import WORKLOADS, WORKLOADS_BY_NAME, Result, Workload, WorkloadTimeout
+from .ours_host import STORE, HostErrors
+from .peers import PEERS, Peer, load_peer
+from .report import System, WorkloadRun, build_json, render_table, write_json
+from .workloads import OURS
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+HOST_ERRORS = HostErrors()
+VERSIONED = ("durable_ext", "azure-functions-durable", "azure-functions", "aiohttp", "dbos", "durabletask")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this workload (repeat, or separate names with commas); see --list",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=N",
+        help="override a size for the workloads that have it, e.g. --set runs=200 (see --list)",
+    )
+    parser.add_argument("--no-peers", action="store_true", help="run our side only")
+    parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    parser.add_argument(
+        "--json", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the results"
+    )
+    return parser.parse_args(argv)
+
+
+def select(only: Sequence[str] | None) -> list[Workload]:
+    if not only:
+        return list(WORKLOADS)
+    names = [n.strip() for item in only for n in item.split(",") if n.strip()]
+    unknown = [n for n in names if n not in WORKLOADS_BY_NAME]
+    if unknown:
+        raise SystemExit(f"unknown workload {unknown[0]!r}; known: {', '.join(WORKLOADS_BY_NAME)}")
+    return [w for w in WORKLOADS if w.name in names]
+
+
+def guarded(label: str, body: Callable[[], Result]) -> Result:
+    """Run one system's workload; an error becomes an n/a cell with its reason, and the run goes on."""
+    print(f"  {label} ...", end="", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    try:
+        result = body()
+    except WorkloadTimeout as exc:
+        result = Result.not_available(f"{label}: timeout: {exc}")
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        result = Result.not_available(f"{label}: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
+    took = time.perf_counter() - started
+    print(f" {took:.1f}s{' (n/a)' if result.na else ''}", file=sys.stderr, flush=True)
+    result.detail.setdefault("run_s", round(took, 3))
+    return result
+
+
+def run_ours(name: str, scratch: Path, params: dict[str, int]) -> Result:
+    """Our side of one workload; what the host logged as errors meanwhile goes with the figures."""
+    HOST_ERRORS.take()
+    result = guarded(f"ours/{STORE}", partial(OURS[name], scratch, params))
+    count, first = HOST_ERRORS.take()
+    if count:
+        result.detail["host_errors"] = count
+        result.warning = f"ours/{STORE}: the host logged {count} errors during the run; first: {first}"
+        print(f"    ! {result.warning}", file=sys.stderr, flush=True)
+    return result
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _git_state() -> dict[str, str | bool | None]:
+    """Which code was measured: the commit, and whether durable_ext/ had uncommitted changes."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    changes = git("status", "--porcelain", "--", "durable_ext")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "durable_ext_modified": bool(changes) if changes is not None else None,
+    }
+
+
+def _quiet_logs() -> None:
+    HOST_ERRORS.install()
+    # azure.functions warns on the root logger that the DFApp's auth level is unused (no HTTP trigger).
+    logging.getLogger().addFilter(lambda record: not str(record.msg).startswith("Auth level is not applied"))
+
+
+def parse_overrides(items: Sequence[str] | None) -> dict[str, int]:
+    overrides = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise SystemExit(f"--set wants NAME=INTEGER, e.g. --set runs=200; got {item!r}")
+        overrides[name.strip()] = int(value)
+    return overrides
+
+
+@dataclass
+class StartedPeer:
+    system: System
+    peer: Peer | None  # None: it could not start, and every workload gets `system.error` as its n/a
+
+
+def start_peers(stack: ExitStack, scratch: Path) -> list[StartedPeer]:
+    """Import and start every peer before the first workload, so workloads can interleave the systems."""
+    started = []
+    for info in PEERS:
+        loaded = load_peer(info)
+        error = loaded.error
+        peer: Peer | None = None
+        if loaded.create is not None:
+            print(f"starting {info.label} ...", file=sys.stderr, flush=True)
+            folder = scratch / info.key
+            folder.mkdir()
+            try:
+                peer = stack.enter_context(loaded.create(folder))
+            except Exception as exc:
+                traceback.print_exc(file=sys.stderr)
+                error = f"failed to start: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+        if error:
+            print(f"{info.label}: n/a: {error}", file=sys.stderr, flush=True)
+        started.append(StartedPeer(System(info.key, info.label, info.store, loaded.version, error), peer))
+    return started
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for w in WORKLOADS:
+            print(f"{w.name}\n    full {w.full}, quick {w.quick}\n    {w.definition}\n")
+        return 0
+    workloads = select(args.only)
+    overrides = parse_overrides(args.set)
+    _quiet_logs()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    load_before = os.getloadavg()
+    began = time.perf_counter()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=RESULTS_DIR))
+    runs = [WorkloadRun(w, w.params(args.quick, overrides)) for w in workloads]
+    ours = System("ours", "durable_ext", STORE, _version("durable_ext"))
+    try:
+        print("floors ...", file=sys.stderr, flush=True)
+        floors = measure_floors(scratch)
+        with ExitStack() as stack:
+            peers = [] if args.no_peers else start_peers(stack, scratch)
+            # One workload at a time on every system, so a busy spell on the machine hits all of them alike.
+            for run in runs:
+                name = run.workload.name
+                print(f"{name} {run.params}:", file=sys.stderr, flush=True)
+                run.ours[STORE] = run_ours(name, scratch, run.params)
+                for p in peers:
+                    key = p.system.key
+                    if p.peer is None:
+                        run.peers[key] = Result.not_available(f"{p.system.label}: {p.system.error}")
+                    else:
+                        run.peers[key] = guarded(key, partial(p.peer.run, name, run.params))
+            print("stopping ...", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    systems = [p.system for p in peers]
+    load_after = os.getloadavg()
+    meta = {
+        "started_at": started_at,
+        "duration_s": round(time.perf_counter() - began, 1),
+        "quick": args.quick,
+        "overrides": overrides,
+        "workloads_run": [w.name for w in workloads],
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "loadavg_1m_before": load_before[0],
+            "loadavg_1m_after": load_after[0],
+        },
+        "versions": {p: _version(p) for p in VERSIONED},
+        "git": _git_state(),
+    }
+    print(file=sys.stderr)
+    print(render_table(runs, ours, systems, floors))
+    busy = max(load_before[0], load_after[0])
+    if busy > 1.0:
+        print(f"\nnote: load average {busy:.1f} on {os.cpu_count()} cores: other work shared the machine.")
+    write_json(build_json(runs, ours, systems, floors, meta), args.json)
+    print(f"\nwrote {args.json} ({meta['duration_s']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
