@@ -21,7 +21,13 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check durable_ext tests bench
 	$(PY) -m mypy
 
-test: $(STAMP) browser-deps lint
+# Azurite, pinned in package.json, for the Azure Storage tests (npm ci from the lock file).
+NODE_STAMP := node_modules/.package-lock.json
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+test: $(STAMP) $(NODE_STAMP) browser-deps lint
 	$(PY) -m pytest tests
 
 # Debian's headless Chromium and its driver, for tests/browser (no browser download; needs root or sudo).
@@ -42,4 +48,4 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache sample_app/.durable
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache sample_app/.durable node_modules

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 import secrets
+import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,10 @@ from .dispatch.stats import DispatchStats
 from .engine.orchestration import EpisodeOptions
 from .hubs import TaskHubs
 from .store.app_queues import AppQueues
+from .store.azure import AzureStorageTaskHubStore
+from .store.azure.partitions import LeaseTimings
+from .store.azure_app_queues import AzureAppQueues
+from .store.azurite_launcher import AzuriteUnavailableError, ensure_azurite, uses_development_storage
 from .store.base import TaskHubStore
 from .store.sqlite import SqliteTaskHubStore, default_store_path
 from .store.sqlite_queues import SqliteAppQueues
@@ -93,10 +99,15 @@ class DurableHost:
         install_sdk_speedups()
         self.config = load_config(options)
         self.app: LoadedApp = load_app(options.script_root, functions_filter=self.config.settings.functions)
+        self.connection_string: str | None = None
+        self.azurite: subprocess.Popen[bytes] | None = None  # an emulator this host started
         self.store: TaskHubStore = self._create_store()
-        self.queues: AppQueues | None = (
-            SqliteAppQueues(self.store) if isinstance(self.store, SqliteTaskHubStore) else None
-        )
+        self.queues: AppQueues | None = None
+        if isinstance(self.store, SqliteTaskHubStore):
+            self.queues = SqliteAppQueues(self.store)
+        elif self.connection_string:
+            encoding = self.config.settings.queues.message_encoding
+            self.queues = AzureAppQueues(self.connection_string, base64=encoding == "base64")
         invoker: Invoker = InProcessInvoker(max_workers=self.durable.max_concurrent_activity_functions + 4)
         if self.queues is not None:
             invoker = QueueOutputInvoker(invoker, self.queues)
@@ -171,6 +182,11 @@ class DurableHost:
     def _open_other_hub(self, hub: str) -> TaskHubStore:
         if isinstance(self.store, SqliteTaskHubStore):
             return SqliteTaskHubStore(self._hub_path(hub), hub_name=hub, clock=self.clock, client_only=True)
+        if isinstance(self.store, AzureStorageTaskHubStore) and self.connection_string:
+            provider = self.durable.storage_provider
+            return AzureStorageTaskHubStore(
+                self.connection_string, hub_name=hub, settings=provider, clock=self.clock, client_only=True
+            )
         raise HostStartError(f"Task hub '{hub}' cannot be opened by this store.")
 
     def _create_store(self) -> TaskHubStore:
@@ -178,16 +194,33 @@ class DurableHost:
         connection = get_connection_string(provider.connection_name, self.config.local, os.environ)
         if provider.is_embedded or not connection or self.options.store_dir is not None:
             return SqliteTaskHubStore(self._hub_path(self.hub_name), hub_name=self.hub_name, clock=self.clock)
-        raise HostStartError(
-            f"Setting '{provider.connection_name}' names an Azure Storage account, but the Azure Storage "
-            'task hub is not available in this version. Leave it empty ("") in local.settings.json to use '
-            "the embedded task hub."
-        )
+        self.connection_string = connection
+        if uses_development_storage(connection):
+            try:
+                self.azurite = ensure_azurite()
+            except AzuriteUnavailableError as exc:
+                raise HostStartError(str(exc)) from None
+        try:
+            return AzureStorageTaskHubStore(
+                connection,
+                hub_name=self.hub_name,
+                settings=provider,
+                clock=self.clock,
+                lease_timings=_lease_timings_from(os.environ),
+            )
+        except ValueError as exc:  # bad hub name, partitionCount or connection string
+            raise HostStartError(str(exc)) from exc
 
     async def start(self) -> None:
         await self.store.open()
         durable = self.durable
-        poll = 1.0
+        # The embedded hub has no other writer but clients of other processes: poll every second. Azure
+        # hubs back off up to maxQueuePollingInterval, as DT.AS does; work this host enqueues wakes at once.
+        poll = (
+            1.0
+            if isinstance(self.store, SqliteTaskHubStore)
+            else durable.storage_provider.max_queue_polling_interval
+        )
         orchestrations = OrchestrationDispatcher(
             self.store,
             self.app,
@@ -252,7 +285,12 @@ class DurableHost:
         await asyncio.gather(*self._loop_tasks, return_exceptions=True)
         await self.hubs.close()
         await self.store.close()
+        if isinstance(self.queues, AzureAppQueues):
+            await self.queues.close()
         await _close_sdk_session()
+        if self.azurite is not None:
+            self.azurite.terminate()
+            self.azurite.wait(10)
         self.telemetry.shutdown()
 
     def summary_line(self) -> str | None:
@@ -267,6 +305,27 @@ class DurableHost:
     @property
     def origin(self) -> str:
         return f"http://{self.options.bind}:{self.port}"
+
+
+def _lease_timings_from(environ: Mapping[str, str]) -> LeaseTimings | None:
+    """`DURABLE_EXT_PARTITION_LEASE_SECONDS` shortens partition leases (DT.AS: 30 s; the .NET host does not
+    expose it): how fast a dead host's partitions move to the others."""
+    text = environ.get("DURABLE_EXT_PARTITION_LEASE_SECONDS")
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise HostStartError(
+            f"DURABLE_EXT_PARTITION_LEASE_SECONDS must be a number of seconds, got {text!r}."
+        ) from None
+    return LeaseTimings(
+        acquire_interval=max(0.2, seconds / 3),
+        lease_interval=seconds,
+        claim_interval=seconds * 2,
+        busy_interval=max(0.1, seconds / 30),
+        drain_timeout=seconds * 2,
+    )
 
 
 async def _close_sdk_session() -> None:

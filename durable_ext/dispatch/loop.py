@@ -15,6 +15,7 @@ from ..clock import Clock
 from ..store.base import TaskHubStore, WorkSignal
 
 T = TypeVar("T")
+MIN_POLL_SECONDS = 0.05
 
 
 class Runnable(Protocol):
@@ -58,6 +59,7 @@ class WorkLoop(ABC, Generic[T]):
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._found_nothing = False
+        self._backoff = MIN_POLL_SECONDS
 
     @abstractmethod
     async def lock_next(self) -> T | None: ...
@@ -80,8 +82,10 @@ class WorkLoop(ABC, Generic[T]):
                 self._found_nothing = True
                 await self.signal.wait(await self._idle_timeout())
                 self._found_nothing = False  # woken: there may be work now, so not known to be idle
+                self._backoff = min(self._backoff * 2, self.poll_interval)
                 continue
             self._found_nothing = False
+            self._backoff = MIN_POLL_SECONDS
             task = asyncio.create_task(self._process_and_release(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -95,7 +99,9 @@ class WorkLoop(ABC, Generic[T]):
             self._slots.release()
 
     async def _idle_timeout(self) -> float:
-        timeout = self.poll_interval
+        # Poll again soon after work, then back off towards poll_interval while nothing comes (work
+        # this host enqueues wakes the loop at once through the signal anyway).
+        timeout = self._backoff
         next_visible = await self.store.next_visible_time()
         if next_visible is not None:
             timeout = min(timeout, max(0.0, (next_visible - self.clock.now()).total_seconds()))

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from durable_ext.config import StorageProviderSettings
+from durable_ext.store.azure import AzureStorageTaskHubStore
 from durable_ext.store.base import TaskHubStore
 from durable_ext.store.sqlite import SqliteTaskHubStore
+from tests.store_azure.azurite import shared_azurite, stop_shared_azurite
 
 START = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
 
@@ -58,6 +62,33 @@ def backend(name: str) -> Callable[[HubProvider], HubProvider]:
 @backend("sqlite")
 def sqlite_hub(tmp_path: Path, clock: FakeClock) -> Iterator[StoreFactory]:
     yield lambda: SqliteTaskHubStore(tmp_path / "hub.sqlite", clock=clock)
+
+
+@backend("azure")
+def azure_hub(tmp_path: Path, clock: FakeClock) -> Iterator[StoreFactory]:
+    """A fresh hub in the session's Azurite (fails, not skips, when Azurite is not installed)."""
+    connection = shared_azurite().connection_string
+    hub_name = f"Conf{uuid.uuid4().hex[:20]}"
+
+    def make() -> AzureStorageTaskHubStore:
+        return AzureStorageTaskHubStore(
+            connection, hub_name=hub_name, settings=StorageProviderSettings(), clock=clock
+        )
+
+    yield make
+
+    async def delete_hub() -> None:
+        store = make()
+        try:
+            await store.delete_task_hub()
+        finally:
+            await store.close()
+
+    asyncio.run(delete_hub())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_shared_azurite()
 
 
 def xfail_on(request: pytest.FixtureRequest, backend_name: str, reason: str) -> None:

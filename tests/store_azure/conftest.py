@@ -1,0 +1,98 @@
+"""Fixtures of the Azure Storage store tests: Azurite, fresh hubs, and a loop per test."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from durable_ext.config import StorageProviderSettings
+from durable_ext.store.azure import AzureStorageTaskHubStore, LeaseTimings
+
+from .azurite import shared_azurite, stop_shared_azurite
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[str]:
+    """The connection string of the session's Azurite (started on first use, stopped at the end)."""
+    yield shared_azurite().connection_string
+    stop_shared_azurite()
+
+
+def unique_hub(prefix: str = "Test") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:20]}"
+
+
+StoreMaker = Callable[..., AzureStorageTaskHubStore]
+
+
+@pytest.fixture
+def hub_name() -> str:
+    return unique_hub()
+
+
+@pytest.fixture
+def make_store(azurite: str, hub_name: str) -> Iterator[StoreMaker]:
+    """Unopened stores on this test's hub; the hub is deleted afterwards."""
+
+    def make(
+        *,
+        worker_id: str | None = None,
+        partition_count: int = 4,
+        lease_timings: LeaseTimings | None = None,
+        **kwargs: object,
+    ) -> AzureStorageTaskHubStore:
+        return AzureStorageTaskHubStore(
+            azurite,
+            hub_name=hub_name,
+            settings=StorageProviderSettings(partition_count=partition_count),
+            worker_id=worker_id,
+            lease_timings=lease_timings,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    yield make
+
+    async def delete() -> None:
+        store = make()
+        try:
+            await store.delete_task_hub()
+        finally:
+            await store.close()
+
+    asyncio.run(delete())
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    new_loop = asyncio.new_event_loop()
+    try:
+        yield new_loop
+    finally:
+        new_loop.run_until_complete(new_loop.shutdown_asyncgens())
+        new_loop.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests on their own loop (there is no pytest-asyncio here)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    test_loop = pyfuncitem.funcargs.get("loop")
+    if not isinstance(test_loop, asyncio.AbstractEventLoop):
+        test_loop = asyncio.new_event_loop()
+        try:
+            _run(test_loop, pyfuncitem)
+        finally:
+            test_loop.close()
+        return True
+    _run(test_loop, pyfuncitem)
+    return True
+
+
+def _run(test_loop: asyncio.AbstractEventLoop, pyfuncitem: pytest.Function) -> None:
+    names = inspect.signature(pyfuncitem.obj).parameters
+    test_loop.run_until_complete(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
