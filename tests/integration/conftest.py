@@ -1,6 +1,11 @@
+"""Hosts for the integration suites. `features_host` runs every test twice: on the embedded hub and on an
+Azure Storage hub in Azurite (the same app, configured only through local.settings.json)."""
+
 from __future__ import annotations
 
+import json
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +15,31 @@ from tests.support.host_runner import HostRunner
 
 REPO = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
+STORES = ["embedded", "azure"]
 
 
 def copy_app(source: Path, target: Path) -> Path:
     """Run each app from a temporary copy, so its embedded hub file starts empty."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(".durable", "__pycache__"))
     return target
+
+
+def settings_for(store: str, root: Path) -> Path:
+    """A local.settings.json choosing the store: empty AzureWebJobsStorage, or Azurite's and a fresh hub."""
+    values = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": ""}
+    host_json = root / "host.json"
+    if store == "azure":
+        from tests.store_azure.azurite import shared_azurite
+
+        values["AzureWebJobsStorage"] = shared_azurite().connection_string
+        config = json.loads(host_json.read_text()) if host_json.exists() else {"version": "2.0"}
+        config.setdefault("extensions", {}).setdefault("durableTask", {})["hubName"] = (
+            f"T{uuid.uuid4().hex[:12]}"
+        )
+        host_json.write_text(json.dumps(config))
+    path = root / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +52,11 @@ def sample_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostRunner
     runner.stop()
 
 
-@pytest.fixture(scope="module")
-def features_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostRunner]:
+@pytest.fixture(scope="module", params=STORES)
+def features_host(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HostRunner]:
     root = copy_app(APPS / "orchestrations", tmp_path_factory.mktemp("features") / "orchestrations")
-    runner = HostRunner(root).start()
+    runner = HostRunner(root, local_settings=settings_for(request.param, root)).start()
     yield runner
     runner.stop()
