@@ -37,3 +37,8 @@ def tally(context: df.DurableEntityContext):
     state["count"] += 1
     state["seen"].append(context.get_input())
     context.set_state(state)
+
+
+@app.orchestration_trigger(context_name="context")
+def single(context: df.DurableOrchestrationContext):
+    return (yield context.call_activity("inc", context.get_input()))
