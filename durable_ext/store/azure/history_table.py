@@ -27,17 +27,6 @@ from .naming import SENTINEL_ROW_KEY, escape_key, row_key
 # An entity group transaction holds at most 100 entities: 99 events plus the sentinel.
 MAX_EVENTS_PER_BATCH = 99
 MAX_BATCH_BYTES = 3 * 1024 * 1024
-_SIZED_PROPERTIES = (
-    "Name",
-    "Input",
-    "Result",
-    "Output",
-    "Reason",
-    "Details",
-    "Correlation",
-    "FailureDetails",
-    "Tags",
-)
 
 
 class HistoryConflictError(Exception):
@@ -66,7 +55,7 @@ def quote_odata(value: str) -> str:
 
 def _estimated_bytes(entity: dict[str, Any]) -> int:
     size = 1024
-    for prop in _SIZED_PROPERTIES:
+    for prop in BLOB_PROPERTIES:  # the same properties DT.AS sizes a batch by
         value = entity.get(prop)
         if isinstance(value, str):
             size += 2 * len(value)
