@@ -116,6 +116,13 @@ class SqliteTaskHubStore:
         ] = deque()
         self._flush_scheduled = False
         self._held_until: float | None = None  # when an instance held for fan-in becomes due
+        # This store writes every delayed message and every work item of its hub (client-only processes
+        # write only immediate control messages), so it can answer "when is the next timer" and "is there
+        # work" from memory instead of asking SQLite each time a dispatcher goes idle.
+        self._next_future: float | None = None
+        self._work_hint = True
+        self._work_recheck_at: float | None = None
+        self._arrived_while_locked: set[str] = set()
         self._history_cache: OrderedDict[str, list[HistoryEvent]] = OrderedDict()
         self._locked_work: set[int] = set()
 
@@ -189,6 +196,7 @@ class SqliteTaskHubStore:
             conn.execute("PRAGMA synchronous=FULL")  # every commit reaches the disk: kill -9 loses nothing
             conn.executescript(_SCHEMA)
             self._conn = conn
+            self._next_future = _earliest_future(conn, self._now())
 
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
 
@@ -232,13 +240,22 @@ class SqliteTaskHubStore:
             control |= queue == CONTROL
             work |= queue == WORK
             visible = _epoch(m.visible_at) if m.visible_at is not None else now
+            self._note_future(visible)
+            if queue == CONTROL and m.instance_id in self._locked_instances:
+                self._arrived_while_locked.add(m.instance_id)
             rows.append((queue, m.instance_id, m.execution_id, visible, dumps_event(m.event)))
         conn.executemany(
             "INSERT INTO messages (queue, instance_id, execution_id, visible_at, event) "
             "VALUES (?, ?, ?, ?, ?)",
             rows,
         )
+        if work:
+            self._work_hint = True
         return control, work
+
+    def _note_future(self, visible_at: float) -> None:
+        if visible_at > self._now() and (self._next_future is None or visible_at < self._next_future):
+            self._next_future = visible_at
 
     def _signal(self, control: bool, work: bool) -> None:
         if control:
@@ -391,6 +408,8 @@ class SqliteTaskHubStore:
                 "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
                 [(self._now() + 1.0, mid) for mid in deferred_ids],
             )
+            if deferred_ids:
+                self._note_future(self._now() + 1.0)
             if commit.instance is not None:
                 _upsert_instance(conn, commit.instance)
                 start = 0 if commit.replaces_history else len(item.history)
@@ -416,7 +435,9 @@ class SqliteTaskHubStore:
             self._locked_instances.discard(item.instance_id)
             self._locked_work.difference_update(lock.work_ids)
         self._signal(*signals)
-        self.control_signal.notify()  # messages that arrived during the episode
+        if item.instance_id in self._arrived_while_locked:  # they were passed over while it was locked
+            self._arrived_while_locked.discard(item.instance_id)
+            self.control_signal.notify()
 
     async def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float) -> None:
         lock: _EpisodeLock = item.lock
@@ -432,6 +453,7 @@ class SqliteTaskHubStore:
                 "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
                 [(now + delay_seconds, mid) for mid in ids],
             )
+            self._note_future(now + delay_seconds)
             # Messages that arrived during the episode wait too, so they cannot overtake the batch.
             conn.execute(
                 "UPDATE messages SET visible_at = ? WHERE instance_id = ? AND queue = ? AND visible_at <= ?",
@@ -446,14 +468,25 @@ class SqliteTaskHubStore:
 
     # -- activity work items -------------------------------------------------------------------------
     async def lock_next_activity(self) -> ActivityWorkItem | None:
+        recheck = self._work_recheck_at
+        if not self._work_hint and (recheck is None or self._now() < recheck):
+            return None  # nothing was queued or became visible since the last look found nothing
+
         def take(conn: sqlite3.Connection) -> ActivityWorkItem | None:
+            now = self._now()
             rows = conn.execute(
                 "SELECT id, instance_id, execution_id, event, dequeue_count FROM messages "
                 "WHERE queue = ? AND visible_at <= ? ORDER BY id LIMIT ?",
-                (WORK, self._now(), len(self._locked_work) + 1),
+                (WORK, now, len(self._locked_work) + 1),
             ).fetchall()
             row = next((r for r in rows if r[0] not in self._locked_work), None)
             if row is None:
+                if not rows:  # (all visible ones locked: their abandon or completion sets the hint again)
+                    self._work_hint = False
+                    later = conn.execute(
+                        "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND visible_at > ?", (WORK, now)
+                    ).fetchone()
+                    self._work_recheck_at = later[0] if later else None
                 return None
             self._locked_work.add(row[0])
             return ActivityWorkItem(
@@ -479,9 +512,14 @@ class SqliteTaskHubStore:
 
     async def abandon_activity(self, item: ActivityWorkItem, delay_seconds: float) -> None:
         def write(conn: sqlite3.Connection) -> None:
+            visible = self._now() + delay_seconds
             conn.execute(
                 "UPDATE messages SET visible_at = ?, dequeue_count = dequeue_count + 1 WHERE id = ?",
-                (self._now() + delay_seconds, item.lock),
+                (visible, item.lock),
+            )
+            self._note_future(visible)
+            self._work_recheck_at = (
+                visible if self._work_recheck_at is None else min(self._work_recheck_at, visible)
             )
 
         try:
@@ -490,14 +528,11 @@ class SqliteTaskHubStore:
             self._locked_work.discard(item.lock)
 
     async def next_visible_time(self) -> datetime | None:
-        def read(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute(
-                "SELECT MIN(visible_at) FROM messages WHERE visible_at > ?", (self._now(),)
-            ).fetchone()
-            times = [t for t in (row[0] if row else None, self._held_until) if t is not None]
-            return min(times) if times else None
-
-        return _from_epoch(await self._run(read))
+        if self._next_future is not None and self._next_future <= self._now():
+            # That one is due now: find the next from the table (once per timer, not per idle loop).
+            self._next_future = await self._run(lambda conn: _earliest_future(conn, self._now()))
+        times = [t for t in (self._next_future, self._held_until) if t is not None]
+        return _from_epoch(min(times)) if times else None
 
     # -- queries -------------------------------------------------------------------------------------
     async def get_instance(self, instance_id: str) -> InstanceState | None:
@@ -562,6 +597,11 @@ class SqliteTaskHubStore:
 class _EpisodeLock:
     message_ids: list[int | None]  # None: a message handed over in memory, not (yet) stored
     work_ids: list[int]  # activity work items this episode's commit also deletes
+
+
+def _earliest_future(conn: sqlite3.Connection, now: float) -> float | None:
+    row = conn.execute("SELECT MIN(visible_at) FROM messages WHERE visible_at > ?", (now,)).fetchone()
+    return float(row[0]) if row and row[0] is not None else None
 
 
 def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
