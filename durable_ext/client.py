@@ -92,10 +92,9 @@ class DurableClientService:
         spec = self.app.orchestrator(name)
         durable_name = spec.durable_name if spec is not None else name
         if spec is None and self.check_names:
-            known = sorted(s.durable_name for s in self.app.functions_by_trigger_type("orchestrationTrigger"))
             raise ClientError(
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
-                f"Known orchestrators: {', '.join(known) or 'none'}."
+                f"Known orchestrators: {self.app.known_names('orchestrationTrigger')}."
             )
         instance_id = instance_id or uuid.uuid4().hex
         validate_instance_id(instance_id)

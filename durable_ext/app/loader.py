@@ -61,6 +61,11 @@ class LoadedApp:
         wanted = type_name.lower()
         return [f for f in self.functions.values() if f.trigger.type.lower() == wanted]
 
+    def known_names(self, trigger_type: str) -> str:
+        """The durable names of one trigger type, for "does not exist" messages: "a, b", or "none"."""
+        names = sorted(f.durable_name for f in self.functions_by_trigger_type(trigger_type))
+        return ", ".join(names) or "none"
+
     def _durable(self, trigger_type: str, name: str) -> FunctionSpec | None:
         # Durable names are case-insensitive, as in the .NET extension.
         wanted = name.lower()

@@ -109,15 +109,12 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
             return await self._durable_http(scheduled)
         spec = self.app.activity(name)
         if spec is None:
-            known = ", ".join(
-                sorted(s.durable_name for s in self.app.functions_by_trigger_type("activityTrigger"))
-            )
             return HistoryEvent(
                 EventType.TASK_FAILED,
                 timestamp=now,
                 task_scheduled_id=scheduled.event_id,
                 reason=f"The activity function '{name}' does not exist in this app (known activities: "
-                f"{known or 'none'}).",
+                f"{self.app.known_names('activityTrigger')}).",
                 details="",
             )
         request = InvocationRequest(

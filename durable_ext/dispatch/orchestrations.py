@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from azure.functions.meta import Datum
 
 from ..app.loader import LoadedApp
-from ..app.spec import InvocationRequest, Invoker
+from ..app.spec import FunctionSpec, InvocationRequest, InvocationResult, Invoker
 from ..clock import Clock
 from ..engine.entities import EntityEpisode, is_entity_id
 from ..engine.history import EventType, parse_timestamp
@@ -133,24 +133,24 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
             log.exception("Entity batch of '%s' failed; its messages will be retried", item.instance_id)
             await self.store.abandon_orchestration(item, delay_seconds=5.0)
 
+    async def _invoke_on_orchestrator_thread(self, spec: FunctionSpec, payload: str) -> InvocationResult:
+        """Orchestrator and entity code: the trigger payload as a string, on the one orchestrator thread."""
+        request = InvocationRequest(
+            function=spec,
+            inputs={spec.trigger.name: Datum(payload, "string")},
+            invocation_id=str(uuid.uuid4()),
+        )
+        return await self.invoker.invoke(request, executor=self._orchestrator_thread)
+
     async def _run_entity(self, episode: EntityEpisode) -> None:
         spec = self.app.entity(episode.entity.name)
         if spec is None:
-            known = ", ".join(
-                sorted(s.durable_name for s in self.app.functions_by_trigger_type("entityTrigger"))
-            )
+            known = self.app.known_names("entityTrigger")
             episode.apply_exception(
-                LookupError(
-                    f"The entity function '{episode.entity.name}' does not exist (known: {known or 'none'})."
-                )
+                LookupError(f"The entity function '{episode.entity.name}' does not exist (known: {known}).")
             )
             return
-        request = InvocationRequest(
-            function=spec,
-            inputs={spec.trigger.name: Datum(episode.batch_request(), "string")},
-            invocation_id=str(uuid.uuid4()),
-        )
-        result = await self.invoker.invoke(request, executor=self._orchestrator_thread)
+        result = await self._invoke_on_orchestrator_thread(spec, episode.batch_request())
         if result.error is not None or result.return_value is None:
             episode.apply_exception(result.error or ValueError("the entity function returned nothing"))
         else:
@@ -161,22 +161,14 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         name = episode.state.name
         spec = self.app.orchestrator(name)
         if spec is None:
-            known = ", ".join(
-                sorted(s.durable_name for s in self.app.functions_by_trigger_type("orchestrationTrigger"))
-            )
             episode.apply_exception(
                 LookupError(
                     f"The orchestrator function '{name}' does not exist in this app (known orchestrators: "
-                    f"{known or 'none'})."
+                    f"{self.app.known_names('orchestrationTrigger')})."
                 )
             )
             return
-        request = InvocationRequest(
-            function=spec,
-            inputs={spec.trigger.name: Datum(episode.trigger_payload(), "string")},
-            invocation_id=str(uuid.uuid4()),
-        )
-        result = await self.invoker.invoke(request, executor=self._orchestrator_thread)
+        result = await self._invoke_on_orchestrator_thread(spec, episode.trigger_payload())
         if result.error is not None:
             episode.apply_exception(result.error)
         elif result.return_value is None:
