@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from azure.data.tables.aio import TableServiceClient
 
 from durable_ext.store.azure.account import normalize_connection_string
@@ -22,16 +21,12 @@ from tests.store_azure.azurite import shared_azurite
 APP = Path(__file__).resolve().parent / "apps" / "crash"
 API = "/runtime/webhooks/durabletask"
 LEASE_SECONDS = 6.0
-# A dead host's dequeued messages stay hidden for their visibility timeout (DT.AS: 5 minutes); the
-# shortest host.json allows is one minute.
-VISIBILITY = "00:01:00"
+# The victim's partitions move once their leases expire, and what it had dequeued shows again as soon
+# (a worker holds messages hidden only about as long as its leases, renewing them while it holds them).
+# The rest is the survivors' own work, on a loaded 2-core machine.
+RECOVERY_SECONDS = 30.0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (issue 6 stays open): after the kill, an instance on a partition that moved can stay "
-    "Running: two control messages remain invisible on the new owner's partition (seen in 5 of 8 runs)",
-)
 def test_three_hosts_one_dies(tmp_path: Path, host_process_factory: type[HostProcess]) -> None:
     connection = shared_azurite().connection_string
     app = tmp_path / "crash"
@@ -77,14 +72,10 @@ def test_three_hosts_one_dies(tmp_path: Path, host_process_factory: type[HostPro
     killed_at = time.monotonic()
 
     for instance_id, expected in started.items():
-        # A message the dead host had taken, or one that raced its history, comes back after its
-        # visibility timeout or DT.AS's abandon back-off (2^dequeueCount s): minutes in the worst case.
-        status = http.wait_for(instance_id, timeout=150)
+        remaining = killed_at + RECOVERY_SECONDS - time.monotonic()
+        status = http.wait_for(instance_id, timeout=max(remaining, 0.1))
         assert status["runtimeStatus"] == "Completed" and status["output"] == expected, status
-    took = time.monotonic() - killed_at
-    # The victim's partitions move once its leases expire; what it had dequeued reappears after the
-    # visibility timeout (60 s) or the abandon back-off.
-    assert took < 150, took
+    print(f"all 300 completed {time.monotonic() - killed_at:.1f} s after the kill")
     worked = [h for h in hosts[:2] if "Executed 'Functions.single'" in h.output()]
     assert len(worked) == 2, "both survivors should have run orchestrations"
     for host in hosts[:2]:

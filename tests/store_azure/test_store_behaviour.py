@@ -21,6 +21,7 @@ from durable_ext.engine.orchestration import EpisodeCommit
 from durable_ext.engine.status import InstanceState, RuntimeStatus
 from durable_ext.store.azure import AzureStorageTaskHubStore
 from durable_ext.store.azure.envelope import Envelope, encode
+from durable_ext.store.azure.partitions import LeaseTimings
 from durable_ext.store.base import InstanceQuery
 from tests.conformance.conftest import FakeClock
 
@@ -263,6 +264,45 @@ async def test_locks_are_renewed_while_the_work_runs(
             assert await queues.get_queue_client(f"{hub_name.lower()}-workitems").peek_messages(5) == []
     finally:
         await store.close()
+
+
+async def test_held_messages_stay_hidden_while_held_and_show_soon_after_a_crash(
+    azurite: str, hub_name: str
+) -> None:
+    # A 2 s lease: what the worker holds is hidden for 2 s at a time and renewed, not for the 5-minute
+    # visibility timeout, so a worker that dies gives its messages back about as fast as its partitions.
+    store = AzureStorageTaskHubStore(
+        azurite,
+        hub_name=hub_name,
+        settings=StorageProviderSettings(partition_count=1),
+        lease_timings=LeaseTimings(acquire_interval=0.2, lease_interval=2.0, claim_interval=4.0),
+    )
+    await store.open()
+    queue = control_queue(hub_name, "held", partitions=1)
+    async with QueueServiceClient.from_connection_string(azurite) as service:
+        client = service.get_queue_client(queue)
+        try:
+            await store.send_messages([TaskMessage("held", started("held"), execution_id="e1")])
+            item = await store.lock_next_orchestration()
+            assert item is not None
+            raised = HistoryEvent(EventType.EVENT_RAISED, name="later")
+            await store.send_messages([TaskMessage("held", raised, execution_id="e1")])
+            assert await store.lock_next_orchestration() is None  # the instance is busy: it waits in memory
+
+            await asyncio.sleep(3.5)  # well past one hold
+            assert await client.peek_messages(5) == []
+
+            # The worker dies: nothing renews or releases what it holds, nor its lease.
+            assert store._renewer is not None
+            store._renewer.cancel()
+            await store.partitions.stop(release=False)
+            deadline = asyncio.get_running_loop().time() + 10
+            while len(await client.peek_messages(5)) < 2:
+                assert asyncio.get_running_loop().time() < deadline, "held messages never came back"
+                await asyncio.sleep(0.1)
+        finally:
+            store._opened = False  # a crash: close only the clients
+            await store.close()
 
 
 async def test_base64_message_encoding_can_be_chosen(

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -68,6 +69,8 @@ class Received:
     dequeue_count: int
     inserted_on: datetime
     envelope: Envelope
+    # time.monotonic() when the server shows it again unless renewed (0: not held by this process)
+    hidden_until: float = 0.0
 
     @property
     def message(self) -> TaskMessage:
@@ -192,14 +195,14 @@ class HubQueues:
     # -- receiving --------------------------------------------------------------------------------
     async def receive(self, queue: str, count: int, visibility_timeout: float) -> list[Received]:
         client = self._clients[queue]
+        seconds = max(1, math.ceil(visibility_timeout))
+        asked = time.monotonic()
         pager = client.receive_messages(
-            messages_per_page=count,
-            max_messages=count,
-            visibility_timeout=max(1, math.ceil(visibility_timeout)),
+            messages_per_page=count, max_messages=count, visibility_timeout=seconds
         )
         raw = [m async for m in pager]
         received = await asyncio.gather(*(self._decode(queue, m) for m in raw))
-        return [r for r in received if r is not None]
+        return [replace(r, hidden_until=asked + seconds) for r in received if r is not None]
 
     async def _decode(self, queue: str, raw: object) -> Received | None:
         message_id: str = getattr(raw, "id")  # noqa: B009 - QueueMessage is untyped
@@ -263,15 +266,17 @@ class HubQueues:
             self._delayed[received.message_id] = _Delayed(
                 received.queue, received.message_id, receipt, due, server_visible
             )
-        return replace(received, pop_receipt=receipt)
+        return replace(received, pop_receipt=receipt, hidden_until=0.0)
 
     async def renew(self, received: Received, seconds: float) -> Received | None:
         """Extend the lock of a message being worked on (no delay bookkeeping: it is not waiting)."""
         timeout = min(max(1, math.ceil(seconds)), MAX_VISIBILITY_SECONDS)
+        asked = time.monotonic()
         updated = await self._update(received.queue, received.message_id, received.pop_receipt, timeout)
         if updated is None:
             return None
-        return replace(received, pop_receipt=getattr(updated, "pop_receipt"))  # noqa: B009
+        receipt: str = getattr(updated, "pop_receipt")  # noqa: B009
+        return replace(received, pop_receipt=receipt, hidden_until=asked + timeout)
 
     async def hide_until(self, received: Received, due: datetime) -> None:
         """Put back a message that arrived before it is due (a long timer split by the 7-day cap)."""

@@ -145,6 +145,18 @@ class ControlBuffer:
                 taken.extend(self._pending.pop(instance_id))
         return taken
 
+    def held(self) -> list[Received]:
+        """Every message in memory, waiting or locked: their visibility must outlast the wait."""
+        waiting = [r for messages in self._pending.values() for r in messages]
+        return waiting + [r for batch in self._locked.values() for r in batch.messages]
+
+    def renewed(self, received: Received) -> None:
+        """Swap in a renewed copy (new pop receipt) wherever the message now waits or is locked."""
+        instance_id = received.message.instance_id
+        batch = self._locked.get(instance_id)
+        if batch is None or not _replace(batch.messages, received):
+            _replace(self._pending.get(instance_id, []), received)
+
     def locked_batches(self) -> list[LockedBatch]:
         return list(self._locked.values())
 

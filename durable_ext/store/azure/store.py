@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -125,11 +126,17 @@ class AzureStorageTaskHubStore:
         self.instances = InstancesTable(
             self._tables.get_table_client(self.names.instances_table), self.blobs, hub_name
         )
+        timings = lease_timings or LeaseTimings()
+        # What this worker dequeues stays hidden only about as long as its partition leases: if it
+        # dies, its messages come back when its partitions move, not after the configured visibility
+        # timeout (DT.AS: 5 minutes). While held, they are renewed (`_renew_locks`).
+        self._control_hold = min(settings.control_queue_visibility_timeout, timings.lease_interval)
+        self._work_hold = min(settings.work_item_queue_visibility_timeout, timings.lease_interval)
         self.partitions = TablePartitionManager(
             self._tables.get_table_client(self.names.partitions_table),
             self.queues.control_names,
             self.worker_id,
-            timings=lease_timings or LeaseTimings(),
+            timings=timings,
             is_busy=lambda queue: self._buffer.locked_in(queue) > 0,
             on_released=self._release_queue,
         )
@@ -185,24 +192,27 @@ class AzureStorageTaskHubStore:
         await self._blob_service.close()
 
     async def _renew_locks(self) -> None:
-        """Keep locked messages invisible while their work runs (DTFx renews work items likewise): an
-        activity or episode longer than the visibility timeout is not handed out a second time."""
-        control = self.settings.control_queue_visibility_timeout
-        work = self.settings.work_item_queue_visibility_timeout
-        period = max(0.5, min(control, work) / 3)
+        """Keep what this worker holds invisible while it waits or runs (DTFx renews work items
+        likewise), so that it is not handed out a second time. Only messages within two periods of
+        showing again are renewed: most are consumed long before that."""
+        period = max(0.5, min(self._control_hold, self._work_hold) / 3)
         while True:
             await asyncio.sleep(period)
             try:
                 async with self._settle:
-                    for activity in list(self._activities.values()):
-                        renewed = await self.queues.renew(activity.received, work)
-                        if renewed is not None:
-                            activity.received = renewed
-                    for batch in self._buffer.locked_batches():
-                        for index, message in enumerate(list(batch.messages)):
-                            renewed = await self.queues.renew(message, control)
-                            if renewed is not None and batch.messages[index] is message:
-                                batch.messages[index] = renewed
+                    soon = time.monotonic() + 2 * period
+                    activities = [a for a in self._activities.values() if a.received.hidden_until < soon]
+                    expiring = [r for r in self._buffer.held() if r.hidden_until < soon]
+                    renewed = await asyncio.gather(
+                        *(self.queues.renew(a.received, self._work_hold) for a in activities),
+                        *(self.queues.renew(r, self._control_hold) for r in expiring),
+                    )
+                    for activity, copy in zip(activities, renewed, strict=False):
+                        if copy is not None:
+                            activity.received = copy
+                    for copy in renewed[len(activities) :]:
+                        if copy is not None:
+                            self._buffer.renewed(copy)
             except Exception as exc:  # keep renewing through storage hiccups
                 log.warning("Renewing message locks failed: %s", exc)
 
@@ -288,7 +298,7 @@ class AzureStorageTaskHubStore:
                 self.queues.receive(
                     queue,
                     min(32, self.settings.control_queue_batch_size),
-                    self.settings.control_queue_visibility_timeout,
+                    self._control_hold,
                 )
                 for queue in readable
             )
@@ -479,9 +489,7 @@ class AzureStorageTaskHubStore:
             return None
         await self.queues.release_due([self.queues.work_name])
         while True:
-            batch = await self.queues.receive(
-                self.queues.work_name, 1, self.settings.work_item_queue_visibility_timeout
-            )
+            batch = await self.queues.receive(self.queues.work_name, 1, self._work_hold)
             if not batch:
                 return None
             received = batch[0]
@@ -566,7 +574,7 @@ class AzureStorageTaskHubStore:
         async with self._receive_lock:
             if queue in self.partitions.readable():
                 for _ in range(_RECEIVE_ROUNDS_ON_PURGE):
-                    got = await self.queues.receive(queue, 32, self.settings.control_queue_visibility_timeout)
+                    got = await self.queues.receive(queue, 32, self._control_hold)
                     for received in got:
                         await self._accept(received)
                     if len(got) < 32:
