@@ -36,6 +36,7 @@ from .config import (
     load_local_settings,
 )
 from .dispatch.activities import ActivityDispatcher
+from .dispatch.extended_sessions import ExtendedSessions
 from .dispatch.invocation_log import LoggingInvoker
 from .dispatch.loop import Runnable
 from .dispatch.orchestrations import OrchestrationDispatcher
@@ -235,6 +236,9 @@ class DurableHost:
             max_entity_batch=durable.max_entity_operation_batch_size,
             stats=self.stats,
             telemetry=self.telemetry,
+            sessions=ExtendedSessions(idle_timeout=durable.extended_session_idle_timeout_in_seconds)
+            if durable.extended_sessions_enabled
+            else None,
         )
         activities = ActivityDispatcher(
             self.store,

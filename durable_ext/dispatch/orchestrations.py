@@ -23,6 +23,7 @@ from ..engine.orchestration import EpisodeCommit, EpisodeOptions, OrchestrationE
 from ..engine.tracecontext import TRACE_CONTEXT_KEY
 from ..store.base import ActivityWorkItem, OrchestrationWorkItem, TaskHubStore
 from ..telemetry import Telemetry
+from .extended_sessions import ExtendedSessions
 from .loop import WorkLoop
 from .stats import DispatchStats
 
@@ -43,6 +44,7 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         max_entity_batch: int = 5000,
         stats: DispatchStats | None = None,
         telemetry: Telemetry | None = None,
+        sessions: ExtendedSessions | None = None,
     ) -> None:
         super().__init__("orchestrations", store.control_signal, store, clock, max_concurrent, poll_interval)
         self.app = app
@@ -51,6 +53,7 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         self.max_entity_batch = max_entity_batch
         self.stats = stats or DispatchStats()
         self.telemetry = telemetry or Telemetry()
+        self.sessions = sessions
         self._orchestrator_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestrator")
 
     async def lock_next(self) -> OrchestrationWorkItem | None:
@@ -94,6 +97,8 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
                 self._end_trace(item, commit)
         except Exception:
             log.exception("Episode of instance '%s' failed; its messages will be retried", item.instance_id)
+            if self.sessions is not None:  # it saw events the history will not have
+                self.sessions.evict(item.instance_id)
             await self.store.abandon_orchestration(item, delay_seconds=5.0)
 
     def _end_trace(self, item: OrchestrationWorkItem, commit: EpisodeCommit) -> None:
@@ -168,7 +173,11 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
                 )
             )
             return
-        result = await self._invoke_on_orchestrator_thread(spec, episode.trigger_payload())
+        if self.sessions is not None and self.sessions.supports(spec):
+            key = self.sessions.expect(episode)
+            result = await self._invoke_on_orchestrator_thread(self.sessions.spec_for(spec), key)
+        else:
+            result = await self._invoke_on_orchestrator_thread(spec, episode.trigger_payload())
         if result.error is not None:
             episode.apply_exception(result.error)
         elif result.return_value is None:

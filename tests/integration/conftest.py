@@ -1,5 +1,6 @@
-"""Hosts for the integration suites. `features_host` runs every test twice: on the embedded hub and on an
-Azure Storage hub in Azurite (the same app, configured only through local.settings.json)."""
+"""Hosts for the integration suites. `features_host` runs every test three times: on the embedded hub, on an
+Azure Storage hub in Azurite (the same app, configured only through local.settings.json), and on the
+embedded hub with extended sessions (host.json `extendedSessionsEnabled`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.support.host_runner import HostRunner
 
 REPO = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
-STORES = ["embedded", "azure"]
+STORES = ["embedded", "azure", "sessions"]
 
 
 def copy_app(source: Path, target: Path) -> Path:
@@ -28,6 +29,10 @@ def settings_for(store: str, root: Path) -> Path:
     """A local.settings.json choosing the store: empty AzureWebJobsStorage, or Azurite's and a fresh hub."""
     values = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": ""}
     host_json = root / "host.json"
+    if store == "sessions":
+        config = json.loads(host_json.read_text()) if host_json.exists() else {"version": "2.0"}
+        config.setdefault("extensions", {}).setdefault("durableTask", {})["extendedSessionsEnabled"] = True
+        host_json.write_text(json.dumps(config))
     if store == "azure":
         from tests.store_azure.azurite import shared_azurite
 

@@ -16,6 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from durable_ext.dispatch.activities import activity_input_text
+from durable_ext.dispatch.extended_sessions import ExtendedSessions
 from durable_ext.engine.history import EventType, HistoryEvent, format_timestamp
 from durable_ext.engine.messages import TaskMessage
 from durable_ext.engine.orchestration import EpisodeOptions, OrchestrationEpisode
@@ -32,6 +33,7 @@ class MemoryHub:
     histories: dict[str, list[HistoryEvent]] = field(default_factory=dict)
     queue: list[TaskMessage] = field(default_factory=list)
     payloads: list[dict[str, Any]] = field(default_factory=list)  # every trigger payload sent to the SDK
+    sessions: ExtendedSessions | None = None  # extended sessions, when a test wants them
 
     def start(self, name: str, value: Any = None, instance_id: str = "i1") -> str:
         text = json.dumps(json.dumps(value)) if value is not None else None
@@ -122,7 +124,8 @@ class MemoryHub:
             self.payloads.append(json.loads(payload))
             handle = self.orchestrators[episode.state.name]
             try:
-                episode.apply_result(handle(payload))
+                state = self.sessions.run(handle, episode) if self.sessions is not None else handle(payload)
+                episode.apply_result(state)
             except Exception as exc:
                 episode.apply_exception(exc)
         commit = episode.commit()
