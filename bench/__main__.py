@@ -1,11 +1,12 @@
 """`python -m bench`: our host and its peers on the same workloads, in one process, one table.
 
-    python -m bench                 full run (2.5 to 5 minutes on 2 cores, depending on load)
+    python -m bench                 full run (5 to 9 minutes on 2 cores, depending on load)
     python -m bench --quick         smaller sizes
     python -m bench --only chain10_serial --only fanout100
+    python -m bench --store embedded    our host on the embedded store only (default: both stores)
     python -m bench --list          the workloads and what each figure means
 
-Prints the table and writes bench/results/latest.json (figures, ratios ours / peer, floors).
+Prints the table and writes bench/results/latest.json (figures, ratios ours / peer, floors, Azurite's rate).
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .azurite import AzuriteStartError, start_azurite
+from .azurite_rate import measure_raw_rates
 from .floors import measure_floors
 from .model import WORKLOADS, WORKLOADS_BY_NAME, Result, Workload, WorkloadTimeout
-from .ours_host import STORE, HostErrors
+from .ours_host import AZURITE, EMBEDDED, HostErrors, OurStore, azurite_store
 from .peers import PEERS, Peer, load_peer
-from .report import System, WorkloadRun, build_json, render_table, write_json
+from .report import AzuriteFigures, System, WorkloadRun, build_json, render_table, write_json
 from .workloads import OURS
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -56,6 +59,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="override a size for the workloads that have it, e.g. --set runs=200 (see --list)",
     )
     parser.add_argument("--no-peers", action="store_true", help="run our side only")
+    parser.add_argument(
+        "--store",
+        choices=("embedded", "azurite", "both"),
+        default="both",
+        help="our host's task hub: embedded SQLite, Azure Storage on an Azurite the bench starts, or both",
+    )
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument(
         "--json", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the results"
@@ -90,16 +99,54 @@ def guarded(label: str, body: Callable[[], Result]) -> Result:
     return result
 
 
-def run_ours(name: str, scratch: Path, params: dict[str, int]) -> Result:
+def run_ours(name: str, scratch: Path, store: OurStore, params: dict[str, int]) -> Result:
     """Our side of one workload; what the host logged as errors meanwhile goes with the figures."""
     HOST_ERRORS.take()
-    result = guarded(f"ours/{STORE}", partial(OURS[name], scratch, params))
+    result = guarded(f"ours/{store.key}", partial(OURS[name], scratch, store, params))
     count, first = HOST_ERRORS.take()
     if count:
         result.detail["host_errors"] = count
-        result.warning = f"ours/{STORE}: the host logged {count} errors during the run; first: {first}"
+        result.warning = f"ours/{store.key}: the host logged {count} errors during the run; first: {first}"
         print(f"    ! {result.warning}", file=sys.stderr, flush=True)
     return result
+
+
+@dataclass
+class OurColumn:
+    """One store our host runs on; `error` (Azurite would not start) makes every cell n/a."""
+
+    system: System
+    store: OurStore | None
+    error: str | None = None
+
+
+def start_azurite_column(stack: ExitStack, quick: bool) -> tuple[OurColumn, AzuriteFigures]:
+    """Start the bench's Azurite (stopped when `stack` closes) and measure its raw request rate."""
+    label = "ours (Azurite)"
+    print("starting Azurite ...", file=sys.stderr, flush=True)
+    try:
+        azurite = start_azurite()
+    except AzuriteStartError as exc:
+        print(f"Azurite: n/a: {exc}", file=sys.stderr, flush=True)
+        column = OurColumn(System("ours", label, AZURITE, _version("durable_ext"), str(exc)), None, str(exc))
+        return column, AzuriteFigures(None, error=str(exc))
+    stack.callback(azurite.stop)
+    print("Azurite raw request rate ...", file=sys.stderr, flush=True)
+    raw = measure_raw_rates(azurite.connection_string, azurite.process.pid, seconds=1.5 if quick else 3.0)
+    store = azurite_store(azurite.connection_string)
+    column = OurColumn(System("ours", label, AZURITE, _version("durable_ext")), store)
+    return column, AzuriteFigures(azurite.version, raw)
+
+
+def ours_cell(
+    column: OurColumn, workload: Workload, name: str, scratch: Path, params: dict[str, int]
+) -> Result:
+    """Our host on one store, or n/a: Azurite did not start, or the workload does not fit it."""
+    if column.store is None:
+        return Result.not_available(f"{column.system.label}: {column.error}")
+    if column.store.key == AZURITE and workload.azurite_na:
+        return Result.not_available(f"{column.system.label}: {workload.azurite_na}")
+    return run_ours(name, scratch, column.store, params)
 
 
 def _version(package: str) -> str | None:
@@ -175,7 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
         for w in WORKLOADS:
-            print(f"{w.name}\n    full {w.full}, quick {w.quick}\n    {w.definition}\n")
+            print(f"{w.name}\n    full {w.full}, quick {w.quick}")
+            if w.azurite_na:
+                print(f"    Azurite: n/a ({w.azurite_na})")
+            elif w.azurite:
+                print(f"    Azurite: at most {dict(w.azurite)} (the full size takes over ~60 s there)")
+            print(f"    {w.definition}\n")
         return 0
     workloads = select(args.only)
     overrides = parse_overrides(args.set)
@@ -186,17 +238,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=RESULTS_DIR))
     runs = [WorkloadRun(w, w.params(args.quick, overrides)) for w in workloads]
-    ours = System("ours", "durable_ext", STORE, _version("durable_ext"))
+    azurite: AzuriteFigures | None = None
     try:
         print("floors ...", file=sys.stderr, flush=True)
         floors = measure_floors(scratch)
         with ExitStack() as stack:
+            columns = []
+            if args.store in ("embedded", "both"):
+                embedded = System("ours", "ours (embedded)", EMBEDDED.key, _version("durable_ext"))
+                columns.append(OurColumn(embedded, EMBEDDED))
+            if args.store in ("azurite", "both"):
+                column, azurite = start_azurite_column(stack, args.quick)
+                columns.append(column)
             peers = [] if args.no_peers else start_peers(stack, scratch)
             # One workload at a time on every system, so a busy spell on the machine hits all of them alike.
             for run in runs:
                 name = run.workload.name
                 print(f"{name} {run.params}:", file=sys.stderr, flush=True)
-                run.ours[STORE] = run_ours(name, scratch, run.params)
+                for c in columns:
+                    params = run.workload.params(args.quick, overrides, azurite=c.system.store == AZURITE)
+                    if params != run.params:
+                        run.ours_params[c.system.store] = params
+                        print(f"  ({c.system.label}: {params})", file=sys.stderr, flush=True)
+                    run.ours[c.system.store] = ours_cell(c, run.workload, name, scratch, params)
                 for p in peers:
                     key = p.system.key
                     if p.peer is None:
@@ -207,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     systems = [p.system for p in peers]
+    ours = [c.system for c in columns]
     load_after = os.getloadavg()
     meta = {
         "started_at": started_at,
@@ -225,11 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "git": _git_state(),
     }
     print(file=sys.stderr)
-    print(render_table(runs, ours, systems, floors))
+    print(render_table(runs, ours, systems, floors, azurite))
     busy = max(load_before[0], load_after[0])
     if busy > 1.0:
         print(f"\nnote: load average {busy:.1f} on {os.cpu_count()} cores: other work shared the machine.")
-    write_json(build_json(runs, ours, systems, floors, meta), args.json)
+    write_json(build_json(runs, ours, systems, floors, meta, azurite), args.json)
     print(f"\nwrote {args.json} ({meta['duration_s']} s)")
     return 0
 

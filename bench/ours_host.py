@@ -1,41 +1,74 @@
-"""Our side's harness: the real `DurableHost`, in-process, on a fresh copy of `bench/app`.
+"""Our side's harness: the real `DurableHost`, in-process, on a fresh copy of `bench/app` and a fresh hub.
 
 The host runs on its own asyncio loop in a thread (as in tests/support/host_runner.py). Client work runs as
 coroutines on that loop, because the SDK keeps one aiohttp session per process, bound to the loop that
 made it.
 Completion is read from the store with a deadline; figures use the completion time the host records.
+On Azurite those reads are tallied apart from the host's own storage requests (label "probe").
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import shutil
 import threading
 import time
 import uuid
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import azure.durable_functions as df
 
+from durable_ext.config import StorageProviderSettings
 from durable_ext.engine.status import InstanceState, RuntimeStatus
 from durable_ext.host import DurableHost, HostOptions
+from durable_ext.store.azure import AzureStorageTaskHubStore
+from durable_ext.store.azure.request_count import labelled
 
 from .model import WorkloadTimeout
 
 T = TypeVar("T")
 APP_DIR = Path(__file__).resolve().parent / "app"
-STORE = "embedded"  # the only store today; Azurite will be a second value of this column
+CONNECTION = "AzureWebJobsStorage"  # the app's storage setting (bench/app names no other)
+PROBE = "probe"  # the request label of the harness's own completion polls
+
+
+@dataclass(frozen=True)
+class OurStore:
+    """Which task hub our host runs on: the value `AzureWebJobsStorage` gets."""
+
+    key: str  # "embedded" or "azurite": the JSON's store and --store's choices
+    label: str  # the table's column: "ours (embedded)", "ours (Azurite)"
+    connection_string: str = ""  # "" selects the embedded hub
+    min_poll_s: float = 0.0  # completion polls no tighter than this (each one is a request on Azurite)
+
+    @property
+    def is_azure(self) -> bool:
+        return bool(self.connection_string)
+
+
+EMBEDDED = OurStore("embedded", "embedded")
+AZURITE = "azurite"
+
+
+def azurite_store(connection_string: str) -> OurStore:
+    # 10 ms: a tighter poll would put a request on the emulator every few ms, competing with the host.
+    return OurStore(AZURITE, "Azurite", connection_string, min_poll_s=0.01)
 
 
 class BenchHost:
-    """One host with a fresh embedded task hub: `with BenchHost(scratch, "chain10") as h: ...`."""
+    """One host with a fresh task hub: `with BenchHost(scratch, "chain10", store) as h: ...`."""
 
-    def __init__(self, scratch: Path, label: str) -> None:
+    def __init__(self, scratch: Path, label: str, store: OurStore = EMBEDDED) -> None:
+        self.store = store
         self.root = scratch / f"{label}-{uuid.uuid4().hex[:8]}"
+        self.hub_name = f"Bench{uuid.uuid4().hex[:12]}"  # a fresh hub on Azurite for every workload
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"bench-host-{label}", daemon=True)
         self._host: DurableHost | None = None
@@ -44,6 +77,12 @@ class BenchHost:
     # -- lifetime ------------------------------------------------------------------------------------
     def __enter__(self) -> BenchHost:
         shutil.copytree(APP_DIR, self.root, ignore=shutil.ignore_patterns(".durable", "__pycache__"))
+        host_json = self.root / "host.json"
+        config = json.loads(host_json.read_text())
+        config["extensions"]["durableTask"]["hubName"] = self.hub_name
+        host_json.write_text(json.dumps(config))
+        # The environment beats local.settings.json, and the first host copied its "" into the environment.
+        os.environ[CONNECTION] = self.store.connection_string
         self._thread.start()
 
         async def boot() -> DurableHost:
@@ -60,12 +99,28 @@ class BenchHost:
         try:
             if self._host is not None:
                 self.run(self._host.stop(), timeout=60)
+                if self.store.is_azure:
+                    self.run(self._delete_hub(), timeout=60)
         finally:
             self._host = None
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
             self.loop.close()
             shutil.rmtree(self.root, ignore_errors=True)
+
+    async def _delete_hub(self) -> None:
+        """Azurite keeps everything in memory for the whole run: drop what this workload wrote."""
+        store = AzureStorageTaskHubStore(
+            self.store.connection_string,
+            hub_name=self.hub_name,
+            settings=StorageProviderSettings(),
+            client_only=True,
+        )
+        try:
+            with labelled(PROBE):
+                await store.delete_task_hub()
+        finally:
+            await store.close()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run `coro` on the host's loop and wait for its result."""
@@ -108,8 +163,10 @@ class BenchHost:
         self, instance_id: str, wanted: frozenset[RuntimeStatus], deadline: float, interval: float = 0.002
     ) -> InstanceState:
         """Poll the store until the instance reaches a wanted status (Failed etc. raise at once)."""
+        interval = max(interval, self.store.min_poll_s)
         while True:
-            state = await self.host.store.get_instance(instance_id)
+            with labelled(PROBE):
+                state = await self.host.store.get_instance(instance_id)
             if state is not None and state.runtime_status in wanted:
                 return state
             if state is not None and state.runtime_status.is_terminal:

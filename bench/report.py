@@ -1,4 +1,4 @@
-"""The side-by-side table and the JSON file (figures, ratios ours / peer, floors, versions)."""
+"""The side-by-side table and the JSON file (figures, ratios ours / peer, floors, Azurite's rate)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .model import Metric, Result, Workload
+from .azurite_rate import RawRate
+from .model import STORE_METRICS, Metric, Result, Workload
 
 
 @dataclass(frozen=True)
 class System:
     key: str  # "ours", "dbos", "durabletask"
-    label: str
-    store: str
+    label: str  # the column: "DBOS", or for ours "ours (embedded)", "ours (Azurite)"
+    store: str  # for ours, the key of WorkloadRun.ours: "embedded", "azurite"
     version: str | None = None
     error: str | None = None  # set when the whole system could not run
 
@@ -23,9 +24,59 @@ class System:
 @dataclass
 class WorkloadRun:
     workload: Workload
-    params: dict[str, int]
-    ours: dict[str, Result] = field(default_factory=dict)  # by store: "embedded" (later "azurite")
+    params: dict[str, int]  # the sizes the peers and the title use
+    ours: dict[str, Result] = field(default_factory=dict)  # by store: "embedded", "azurite"
     peers: dict[str, Result] = field(default_factory=dict)  # by peer key
+    ours_params: dict[str, dict[str, int]] = field(default_factory=dict)  # by store, where they differ
+
+
+@dataclass(frozen=True)
+class AzuriteFigures:
+    """The emulator behind the Azurite column, and its own request rate measured in the same run."""
+
+    version: str | None
+    raw: Sequence[RawRate] = ()
+    error: str | None = None  # it could not start (every Azurite cell is n/a with this reason)
+
+
+HEADLINE = "chain10_concurrent"  # the workload whose requests/step the ceiling is computed from
+
+
+def requests_per_step(runs: Sequence[WorkloadRun], store: str = "azurite") -> dict[str, float]:
+    """requests/step of every workload that has the figure on `store`, by workload name."""
+    found = {}
+    for run in runs:
+        result = run.ours.get(store)
+        value = result.values.get("requests_per_step") if result is not None else None
+        if value is not None:
+            found[run.workload.name] = value
+    return found
+
+
+def _headline(runs: Sequence[WorkloadRun]) -> tuple[str, float] | None:
+    """chain10 concurrent's requests/step, or failing that the first workload that has one."""
+    found = requests_per_step(runs)
+    if HEADLINE in found:
+        return HEADLINE, found[HEADLINE]
+    return next(iter(found.items()), None)
+
+
+def azurite_json(azurite: AzuriteFigures, runs: Sequence[WorkloadRun]) -> dict[str, Any]:
+    headline = _headline(runs)
+    ceilings = {r.operation: r.per_s / headline[1] for r in azurite.raw} if headline else {}
+    return {
+        "version": azurite.version,
+        "error": azurite.error,
+        "raw_rates": [r.as_json() for r in azurite.raw],
+        "requests_per_step": requests_per_step(runs),
+        "ceiling": {
+            "definition": "raw requests/s / requests per step of the workload named: the steps/s Azurite "
+            "could serve at that many requests per step",
+            "workload": headline[0] if headline else None,
+            "requests_per_step": headline[1] if headline else None,
+            "steps_per_s_by_operation": ceilings,
+        },
+    }
 
 
 def ratio(ours: Result, peer: Result, metric: Metric) -> float | None:
@@ -38,15 +89,19 @@ def ratio(ours: Result, peer: Result, metric: Metric) -> float | None:
 
 def build_json(
     runs: Sequence[WorkloadRun],
-    ours: System,
+    ours: Sequence[System],
     peers: Sequence[System],
     floors: Mapping[str, Mapping[str, float]],
     meta: Mapping[str, Any],
+    azurite: AzuriteFigures | None = None,
 ) -> dict[str, Any]:
     workloads = []
     for run in runs:
         w = run.workload
-        results = [{"system": ours.key, "store": s, **asdict(r)} for s, r in run.ours.items()]
+        results = [
+            {"system": "ours", "store": s, "params": run.ours_params.get(s, run.params), **asdict(r)}
+            for s, r in run.ours.items()
+        ]
         results += [{"system": p.key, "store": p.store, **asdict(run.peers[p.key])} for p in peers]
         ratios = []
         for store, mine in run.ours.items():
@@ -70,12 +125,13 @@ def build_json(
             }
         )
     return {
-        "schema": 1,
+        "schema": 2,  # 2: one "ours" system per store; Azurite figures; requests per step
         **meta,
         "ratio_definition": "ours / peer on the same figure; for rates (/s) above 1 means ours is faster, "
         "for times (ms, s) below 1 means ours is faster",
-        "systems": [asdict(s) for s in (ours, *peers)],
+        "systems": [asdict(s) for s in (*ours, *peers)],
         "floors": floors,
+        "azurite": azurite_json(azurite, runs) if azurite is not None else None,
         "workloads": workloads,
     }
 
@@ -120,18 +176,24 @@ class _Notes:
         return self.reasons.index(reason) + 1
 
 
+def _ratio_base(ours: Sequence[System]) -> System | None:
+    """Which of our columns the ratios use: the embedded store when it ran."""
+    return next((s for s in ours if s.store == "embedded"), ours[0] if ours else None)
+
+
 def render_table(
     runs: Sequence[WorkloadRun],
-    ours: System,
+    ours: Sequence[System],
     peers: Sequence[System],
     floors: Mapping[str, Mapping[str, float]],
+    azurite: AzuriteFigures | None = None,
 ) -> str:
     notes = _Notes()
+    base = _ratio_base(ours)
     header = [
         "workload",
         "figure",
-        "ours store",
-        ours.label,
+        *(s.label for s in ours),
         *(f"{p.label} ({p.store})" for p in peers),
         *(f"ours/{p.label}" for p in peers),
         "ours vs best peer",
@@ -139,18 +201,27 @@ def render_table(
     rows: list[list[str]] = []
     for run in runs:
         title = run.workload.title.format(**run.params)
-        for store, mine in run.ours.items():
-            for index, metric in enumerate(run.workload.metrics):
-                cells = [title if index == 0 else "", metric.label, store if index == 0 else ""]
-                cells.append(_cell(mine, metric, notes))
-                theirs = [run.peers.get(p.key) for p in peers]
-                cells += [_cell(r, metric, notes) if r is not None else "" for r in theirs]
-                ratios = [ratio(mine, r, metric) if r is not None else None for r in theirs]
-                cells += [f"{v:.2f}" if v is not None else "" for v in ratios]
-                cells.append(_verdict(ratios, metric))
-                rows.append(cells)
+        extra = [m for m in STORE_METRICS if any(m.key in r.values for r in run.ours.values())]
+        for index, metric in enumerate((*run.workload.metrics, *extra)):
+            cells = [title if index == 0 else "", metric.label]
+            for s in ours:
+                mine = run.ours.get(s.store)
+                text = _cell(mine, metric, notes) if mine is not None else ""
+                if index == 0 and mine is not None and mine.na is None:
+                    text += _size_note(run, s, notes)
+                cells.append(text)
+            if metric in extra:  # ours on an Azure store only: nothing to compare with
+                rows.append(cells + [""] * (2 * len(peers) + 1))
+                continue
+            theirs = [run.peers.get(p.key) for p in peers]
+            cells += [_cell(r, metric, notes) if r is not None else "" for r in theirs]
+            mine = run.ours.get(base.store) if base is not None else None
+            ratios = [ratio(mine, r, metric) if r is not None and mine is not None else None for r in theirs]
+            cells += [f"{v:.2f}" if v is not None else "" for v in ratios]
+            cells.append(_verdict(ratios, metric))
+            rows.append(cells)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = set(range(3, len(header) - 1))
+    numeric = set(range(2, len(header) - 1))
 
     def line(cells: Sequence[str]) -> str:
         pairs = enumerate(zip(cells, widths, strict=True))
@@ -160,7 +231,16 @@ def render_table(
     out = [line(header), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
     out.append("")
-    out.append("ratio = ours / peer: for /s figures above 1 means ours is faster; for ms and s, below 1.")
+    if peers and base is not None:
+        out.append(
+            f"ratio = {base.label} / peer: for /s figures above 1 means ours is faster; "
+            "for ms and s, below 1."
+        )
+    if any(s.store == "azurite" for s in ours):
+        out.append(
+            "requests/step (/event): HTTP requests our store's Azure SDK clients sent while the workload "
+            "was measured, divided by its activity steps (raised events); the harness's polls excluded."
+        )
     for number, reason in enumerate(notes.reasons, start=1):
         out.append(f"[{number}] {reason}")
     for p in peers:
@@ -168,7 +248,18 @@ def render_table(
             out.append(f"{p.label} {p.version}")
     out.append("")
     out.append(render_floors(floors))
+    if azurite is not None:
+        out.append(render_azurite(azurite, runs))
     return "\n".join(out)
+
+
+def _size_note(run: WorkloadRun, store: System, notes: _Notes) -> str:
+    """A footnote marker when this store ran smaller sizes than the title says (Azurite caps)."""
+    params = run.ours_params.get(store.store)
+    if params is None or params == run.params:
+        return ""
+    sizes = ", ".join(f"{k}={v}" for k, v in params.items() if v != run.params.get(k))
+    return f" [{notes.number(f'{store.label} ran {sizes}: the full size takes over ~60 s on Azurite')}]"
 
 
 def _cell(result: Result, metric: Metric, notes: _Notes) -> str:
@@ -198,3 +289,27 @@ def render_floors(floors: Mapping[str, Mapping[str, float]]) -> str:
             f">= {per_step:.2f} ms, i.e. at most {1000 / per_step:,.0f} steps/s from the disk alone",
         ]
     )
+
+
+def render_azurite(azurite: AzuriteFigures, runs: Sequence[WorkloadRun]) -> str:
+    title = f"Azurite {azurite.version or ''}".rstrip()
+    if azurite.error is not None:
+        return f"{title}: n/a: {azurite.error}"
+    out = [f"{title}, raw request rate through the Azure SDK from this process (nothing else running):"]
+    for r in azurite.raw:
+        cpu = f"CPU: the bench process {r.client_cpu:.2f} cores"
+        if r.azurite_cpu is not None:
+            cpu += f", Azurite {r.azurite_cpu:.2f}"
+        out.append(
+            f"  {r.operation + ':':21} {r.per_s:,.0f} requests/s from {r.clients} clients "
+            f"(p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms; {cpu})"
+        )
+    headline = _headline(runs)
+    if headline is not None and azurite.raw:
+        name, per_step = headline
+        ceilings = " to ".join(f"{c:,.0f}" for c in sorted(r.per_s / per_step for r in azurite.raw))
+        out.append(
+            f"  at {per_step:.1f} requests/step ({name}), a ceiling of {ceilings} steps/s "
+            "from the emulator alone"
+        )
+    return "\n".join(out)

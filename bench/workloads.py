@@ -1,7 +1,8 @@
-"""Our side of each workload (see bench/model.py for the definitions), each on a fresh embedded hub.
+"""Our side of each workload (see bench/model.py for the definitions), each on a fresh hub.
 
-Every function takes a scratch folder and the workload's parameters, runs the real host on a fresh copy
-of bench/app, and returns figures computed from the completion times the host records.
+Every function takes a scratch folder, the store to run on and the workload's parameters, runs the real
+host on a fresh copy of bench/app, and returns figures computed from the completion times the host
+records. On an Azure store it also counts the storage requests the host sent while it was measured.
 """
 
 from __future__ import annotations
@@ -18,11 +19,31 @@ from typing import Any
 import azure.durable_functions as df
 
 from durable_ext.engine.history import EventType
+from durable_ext.store.azure.request_count import REQUESTS, RequestCounts, labelled
 
-from .model import Result, latency_figures
-from .ours_host import COMPLETED, RUNNING, BenchHost, completed_at
+from .model import REQUESTS_PER_EVENT, REQUESTS_PER_STEP, Metric, Result, latency_figures
+from .ours_host import COMPLETED, PROBE, RUNNING, BenchHost, OurStore, completed_at
 
-OurWorkload = Callable[[Path, Mapping[str, int]], Result]
+OurWorkload = Callable[[Path, OurStore, Mapping[str, int]], Result]
+
+
+def _requests(since: RequestCounts, per: Metric, units: int) -> Result:
+    """The storage requests sent since `since`, per step or event (nothing on the embedded store).
+
+    The figure counts the host's requests; the harness's own polls are in the detail as "probe".
+    """
+    spent = REQUESTS.snapshot() - since
+    host = spent.total()
+    if not spent.by_kind:
+        return Result()
+    detail = {"host": host, "host_by_kind": spent.as_dict(), "probe": spent.total(PROBE)}
+    return Result({per.key: host / units}, {"storage_requests": detail})
+
+
+def _with(result: Result, extra: Result) -> Result:
+    result.values.update(extra.values)
+    result.detail.update(extra.detail)
+    return result
 
 
 def _output(state: Any) -> Any:
@@ -31,7 +52,8 @@ def _output(state: Any) -> Any:
 
 async def _episodes(h: BenchHost, instance_id: str) -> int:
     """How many episodes (orchestrator replays) the instance took: its OrchestratorStarted events."""
-    history = await h.host.store.get_history(instance_id)
+    with labelled(PROBE):
+        history = await h.host.store.get_history(instance_id)
     return sum(1 for e in history if e.event_type == EventType.ORCHESTRATOR_STARTED)
 
 
@@ -63,13 +85,14 @@ async def _batch(
     return seconds, detail
 
 
-def chain10_serial(scratch: Path, p: Mapping[str, int]) -> Result:
+def chain10_serial(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result:
     runs = p["runs"]
-    with BenchHost(scratch, "chain10_serial") as h:
+    with BenchHost(scratch, "chain10_serial", store) as h:
 
-        async def body() -> tuple[list[float], float]:
+        async def body() -> tuple[list[float], float, Result]:
             await _warm_up(h)
             deadline = time.monotonic() + 60 + runs
+            before = REQUESTS.snapshot()
 
             async def one(x: int) -> float:
                 sent = time.time()
@@ -80,81 +103,92 @@ def chain10_serial(scratch: Path, p: Mapping[str, int]) -> Result:
 
             clock = time.perf_counter()
             latencies = [await one(i) for i in range(runs)]
-            return latencies, time.perf_counter() - clock
+            wall = time.perf_counter() - clock
+            return latencies, wall, _requests(before, REQUESTS_PER_STEP, 10 * runs)
 
-        latencies, wall = h.run(body())
-    return Result(
+        latencies, wall, requests = h.run(body())
+    result = Result(
         {**latency_figures(latencies), "steps_per_s": 10 * runs / wall},
         {"runs": runs, "wall_s": wall},
     )
+    return _with(result, requests)
 
 
-def chain10_concurrent(scratch: Path, p: Mapping[str, int]) -> Result:
+def chain10_concurrent(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result:
     n = p["instances"]
-    with BenchHost(scratch, "chain10_concurrent") as h:
+    with BenchHost(scratch, "chain10_concurrent", store) as h:
 
-        async def body() -> tuple[float, dict[str, float]]:
+        async def body() -> tuple[float, dict[str, float], Result]:
             await _warm_up(h)
+            before = REQUESTS.snapshot()
             payloads = [{"x": i, "steps": 10} for i in range(n)]
-            return await _batch(h, "chain", payloads, [i + 10 for i in range(n)], timeout=180)
+            seconds, detail = await _batch(h, "chain", payloads, [i + 10 for i in range(n)], timeout=180)
+            return seconds, detail, _requests(before, REQUESTS_PER_STEP, 10 * n)
 
-        seconds, detail = h.run(body())
-    return Result({"steps_per_s": 10 * n / seconds, "seconds": seconds}, {"instances": n, **detail})
+        seconds, detail, requests = h.run(body())
+    result = Result({"steps_per_s": 10 * n / seconds, "seconds": seconds}, {"instances": n, **detail})
+    return _with(result, requests)
 
 
-def _fanout(scratch: Path, p: Mapping[str, int], label: str) -> Result:
+def _fanout(scratch: Path, store: OurStore, p: Mapping[str, int], label: str) -> Result:
     width, reps = p["width"], p["reps"]
-    with BenchHost(scratch, label) as h:
+    with BenchHost(scratch, label, store) as h:
 
-        async def body() -> tuple[list[float], list[float]]:
+        async def body() -> tuple[list[float], list[float], Result]:
             await _warm_up(h)
             times, episodes = [], []
+            before = REQUESTS.snapshot()
             for _ in range(reps):
                 seconds, detail = await _batch(h, "fan_out", [{"n": width}], [sum(range(1, width + 1))], 180)
                 times.append(seconds)
                 episodes.append(detail["episodes"])
-            return times, episodes
+            return times, episodes, _requests(before, REQUESTS_PER_STEP, width * reps)
 
-        times, episodes = h.run(body())
-    return Result(
+        times, episodes, requests = h.run(body())
+    result = Result(
         {"seconds": statistics.median(times)},
         {"width": width, "seconds_each": times, "episodes_each": episodes},
     )
+    return _with(result, requests)
 
 
-def fanout100(scratch: Path, p: Mapping[str, int]) -> Result:
-    return _fanout(scratch, p, "fanout100")
+def fanout100(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result:
+    return _fanout(scratch, store, p, "fanout100")
 
 
-def fanout1000(scratch: Path, p: Mapping[str, int]) -> Result:
-    return _fanout(scratch, p, "fanout1000")
+def fanout1000(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result:
+    return _fanout(scratch, store, p, "fanout1000")
 
 
-def hellocities5(scratch: Path, p: Mapping[str, int]) -> Result:
+def hellocities5(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result:
     n = p["instances"]
-    with BenchHost(scratch, "hellocities5") as h:
+    with BenchHost(scratch, "hellocities5", store) as h:
 
-        async def body() -> tuple[float, dict[str, float]]:
+        async def body() -> tuple[float, dict[str, float], Result]:
             await _warm_up(h)
+            before = REQUESTS.snapshot()
             payloads = [{"x": i, "steps": 5} for i in range(n)]
-            return await _batch(h, "chain", payloads, [i + 5 for i in range(n)], timeout=240)
+            seconds, detail = await _batch(h, "chain", payloads, [i + 5 for i in range(n)], timeout=240)
+            return seconds, detail, _requests(before, REQUESTS_PER_STEP, 5 * n)
 
-        seconds, detail = h.run(body())
-    return Result(
+        seconds, detail, requests = h.run(body())
+    result = Result(
         {"events_per_s": 10 * n / seconds, "seconds": seconds},
         {"instances": n, "activities_per_s": 5 * n / seconds, "orchestrations_per_s": n / seconds, **detail},
     )
+    return _with(result, requests)
 
 
-def external_events(scratch: Path, p: Mapping[str, int]) -> Result:
+def external_events(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result:
     n = p["events"]
-    with BenchHost(scratch, "external_events") as h:
+    with BenchHost(scratch, "external_events", store) as h:
 
-        async def body() -> tuple[float, float, int]:
+        async def body() -> tuple[float, float, int, Result]:
             await _warm_up(h)
             deadline = time.monotonic() + 120
             instance_id = await h.start("wait_events", {"n": n})
             await h.wait_status(instance_id, RUNNING, deadline)
+            before = REQUESTS.snapshot()
             sent = time.time()
             clock = time.perf_counter()
             for _ in range(n):
@@ -162,19 +196,23 @@ def external_events(scratch: Path, p: Mapping[str, int]) -> Result:
             raising = time.perf_counter() - clock
             state = await h.wait_status(instance_id, COMPLETED, deadline)
             assert _output(state) == n, state.output
-            return completed_at(state) - sent, raising, await _episodes(h, instance_id)
+            requests = _requests(before, REQUESTS_PER_EVENT, n)
+            return completed_at(state) - sent, raising, await _episodes(h, instance_id), requests
 
-        seconds, raising, episodes = h.run(body())
-    return Result(
+        seconds, raising, episodes, requests = h.run(body())
+    result = Result(
         {"events_per_s": n / seconds, "seconds": seconds},
         {"events": n, "raising_s": raising, "episodes": episodes},
     )
+    return _with(result, requests)
 
 
-def entity_signals(scratch: Path, p: Mapping[str, int]) -> Result:
+def entity_signals(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result:
+    """No request count here: the state is polled through the HTTP API, so the host's storage reads and
+    the harness's polls cannot be told apart."""
     n = p["signals"]
     entity = df.EntityId("counter", "bench")
-    with BenchHost(scratch, "entity_signals") as h:
+    with BenchHost(scratch, "entity_signals", store) as h:
 
         async def body() -> Result:
             await _warm_up(h)
@@ -196,15 +234,16 @@ def entity_signals(scratch: Path, p: Mapping[str, int]) -> Result:
                     return Result({"signals_per_s": n / seconds, "seconds": seconds}, {"signals": n})
                 if time.monotonic() > deadline:
                     return Result.not_available(f"timeout: the entity read {state.entity_state} of {n}")
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(max(0.005, store.min_poll_s))
 
         return h.run(body())
 
 
-def start_latency(scratch: Path, p: Mapping[str, int]) -> Result:
+def start_latency(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result:
     """Over plain HTTP from this thread, as `curl` would: POST start, GET status until Completed."""
     runs = p["runs"]
-    with BenchHost(scratch, "start_latency") as h:
+    poll = max(0.002, store.min_poll_s)
+    with BenchHost(scratch, "start_latency", store) as h:
         start_url = f"{h.origin}/runtime/webhooks/durabletask/orchestrators/hello1"
 
         def one(x: int) -> tuple[float, float]:
@@ -219,7 +258,7 @@ def start_latency(scratch: Path, p: Mapping[str, int]) -> Result:
                     break
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"instance {body['id']} not completed: {status}")
-                time.sleep(0.002)
+                time.sleep(poll)
             observed = time.perf_counter() - clock
             state = h.run(h.host.store.get_instance(body["id"]))
             assert state is not None and _output(state) == x + 1

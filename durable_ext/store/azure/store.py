@@ -53,6 +53,7 @@ from .instances_table import InstanceRow, InstancesTable
 from .naming import MAX_PARTITIONS, HubNames, escape_key, validate_hub_name
 from .partitions import LeaseTimings, TablePartitionManager
 from .queues import HubQueues, Received, backoff_seconds, due_time
+from .request_count import counted
 from .sessions import ControlBuffer, LockedBatch, StartVerdict, start_verdict
 
 log = logging.getLogger("durable_ext.store.azure")
@@ -110,9 +111,10 @@ class AzureStorageTaskHubStore:
         self.control_signal = WorkSignal()
         self.work_signal = WorkSignal()
         connection = normalize_connection_string(connection_string)
-        self._tables = TableServiceClient.from_connection_string(connection)
-        self._queue_service = QueueServiceClient.from_connection_string(connection)
-        self._blob_service = BlobServiceClient.from_connection_string(connection)
+        # Every request these clients (and the table, queue and blob clients they hand out) send is counted.
+        self._tables = TableServiceClient.from_connection_string(connection, **counted("table"))
+        self._queue_service = QueueServiceClient.from_connection_string(connection, **counted("queue"))
+        self._blob_service = BlobServiceClient.from_connection_string(connection, **counted("blob"))
         self.blobs = LargeMessageStore(self._blob_service, self.names.large_message_container)
         self.queues = HubQueues(
             self._queue_service,
