@@ -29,6 +29,7 @@ from azure.durable_functions.orchestrator import Orchestrator
 from ..app.spec import FunctionSpec
 from ..engine.history import EventType, HistoryEvent, dumps_event
 from ..engine.orchestration import OrchestrationEpisode
+from ..engine.replay import ReplayCheckpoint
 
 # What a session relies on in the SDK (1.x); without any of it, episodes simply replay in full.
 _SDK_EXECUTOR_API = ("process_event", "get_orchestrator_state_str", "has_execution_completed")
@@ -46,6 +47,7 @@ class _Session:
     processed: int  # how many history events the SDK has seen
     last_key: tuple[EventType, int, str]
     used_at: float
+    replay: ReplayCheckpoint | None = None  # the host-side replay of the same episodes
 
 
 class ExtendedSessions:
@@ -92,6 +94,12 @@ class ExtendedSessions:
         self._pending[episode.instance_id] = episode
         return episode.instance_id
 
+    def replayed(self, episode: OrchestrationEpisode) -> None:
+        """Keep the host-side replay of the episode just applied with the instance's session."""
+        session = self._sessions.get(episode.instance_id)
+        if session is not None:
+            session.replay = episode.replay_checkpoint
+
     def evict(self, instance_id: str) -> None:
         self._sessions.pop(instance_id, None)
         self._pending.pop(instance_id, None)
@@ -123,6 +131,7 @@ class ExtendedSessions:
         else:
             self.resumed += 1
             state = self._resume(session, events)
+            episode.resume_replay = session.replay
         session.processed = len(events)
         session.last_key = _event_key(events[-1])
         session.used_at = time.monotonic()

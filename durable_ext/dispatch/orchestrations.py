@@ -173,9 +173,10 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
                 )
             )
             return
-        if self.sessions is not None and self.sessions.supports(spec):
-            key = self.sessions.expect(episode)
-            result = await self._invoke_on_orchestrator_thread(self.sessions.spec_for(spec), key)
+        sessions = self.sessions if self.sessions is not None and self.sessions.supports(spec) else None
+        if sessions is not None:
+            key = sessions.expect(episode)
+            result = await self._invoke_on_orchestrator_thread(sessions.spec_for(spec), key)
         else:
             result = await self._invoke_on_orchestrator_thread(spec, episode.trigger_payload())
         if result.error is not None:
@@ -186,6 +187,8 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
             )
         else:
             episode.apply_result(result.return_value.value)
+            if sessions is not None:
+                sessions.replayed(episode)
 
     async def close(self) -> None:
         await super().close()

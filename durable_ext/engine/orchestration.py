@@ -21,7 +21,7 @@ from .actions import OrchestratorOutput, parse_orchestrator_exception, parse_orc
 from .errors import NonDeterminismError
 from .history import EventType, HistoryEvent, dumps_event, format_timestamp
 from .messages import TaskMessage
-from .replay import ReplayContext, ReplayResult, replay_actions
+from .replay import ReplayCheckpoint, ReplayContext, ReplayResult, replay_actions
 from .status import InstanceState, RuntimeStatus
 from .tracecontext import TRACE_CONTEXT_KEY, own_trace_parent
 
@@ -97,6 +97,9 @@ class OrchestrationEpisode:
         self.needs_invoke = False
         self.state = instance
         self._last_replay: ReplayResult | None = None
+        # Extended sessions: the previous episode's replay, set when the SDK continued from its
+        # session too; used by the next `apply_result` only.
+        self.resume_replay: ReplayCheckpoint | None = None
         self._reconcile(messages)
 
     # -- reconciling messages with the stored state -----------------------------------------------
@@ -339,9 +342,16 @@ class OrchestrationEpisode:
             store_inputs_in_history=self.options.store_inputs_in_history,
             trace_parent=trace,
         )
-        result = replay_actions(ctx, [*self.past, *self.new], output.actions, output.schema_version)
+        resume, self.resume_replay = self.resume_replay, None
+        history = [*self.past, *self.new]
+        result = replay_actions(ctx, history, output.actions, output.schema_version, resume=resume)
         self._last_replay = result
         return result
+
+    @property
+    def replay_checkpoint(self) -> ReplayCheckpoint | None:
+        """Where the last replay ended, for the next episode to resume from (extended sessions)."""
+        return self._last_replay.checkpoint if self._last_replay else None
 
     def _continue_as_new(self, result: ReplayResult) -> None:
         assert self.state is not None and result.continue_as_new is not None

@@ -68,6 +68,11 @@ class ReplayResult:
     next_sequence: int
     continue_as_new: dict[str, Any] | None
     unconsumed_events: list[HistoryEvent]  # EventRaised nobody waited for (carried over on ContinueAsNew)
+    checkpoint: ReplayCheckpoint | None = None  # to resume from at the next episode (extended sessions)
+
+
+class _CannotResume(Exception):
+    """The actions changed in a way only a replay from the start can follow."""
 
 
 def _build_tree(action: dict[str, Any], parent: _Node | None) -> _Node:
@@ -86,24 +91,59 @@ def top_level_nodes(actions: list[list[dict[str, Any]]], schema_version: int) ->
                 f"schema V{schema_version + 1} requires exactly one action list, got {len(actions)}"
             )
         return [_build_tree(a, None) for a in (actions[0] if actions else [])]
-    groups = []
-    for group in actions:
-        node = _Node(kind=None, action={})
-        node.children = [_build_tree(a, node) for a in group]
-        groups.append(node)
-    return groups
+    return [_group(group) for group in actions]
+
+
+def _group(actions: list[dict[str, Any]]) -> _Node:
+    node = _Node(kind=None, action={})
+    node.children = [_build_tree(a, node) for a in actions]
+    return node
+
+
+def _without(action: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in action.items() if k != key}
+
+
+class ReplayCheckpoint:
+    """A replayer as the last episode left it. Resumed with the next episode's (longer) history and
+    actions it gives exactly what replaying from the start gives; otherwise the replay starts over."""
+
+    def __init__(self, replayer: _Replayer) -> None:
+        self._replayer = replayer
+
+    def resume(
+        self,
+        ctx: ReplayContext,
+        history: list[HistoryEvent],
+        actions: list[list[dict[str, Any]]],
+        schema_version: int,
+    ) -> ReplayResult | None:
+        replayer = self._replayer
+        if replayer.ctx != ctx or len(history) < replayer.applied:
+            return None
+        try:
+            replayer.extend(actions, schema_version)
+        except _CannotResume:
+            return None
+        return replayer.run(history)
 
 
 class _Replayer:
-    def __init__(self, ctx: ReplayContext, history: list[HistoryEvent], top: list[_Node]) -> None:
+    """Replays actions against history. It can be run again with a longer history and longer action
+    lists (`extend`): applying only what is new gives what a replay from the start would give."""
+
+    def __init__(self, ctx: ReplayContext, top: list[_Node], seen: list[Any], now: str) -> None:
         self.ctx = ctx
-        self.history = history
         self.top = top
+        self.seen = seen  # the top-level actions (V1: groups) the nodes were built from
         self.cursor = 0
         self.sequence = 0
-        self.now = history[0].timestamp if history else ""
-        self.scheduled = {e.event_id: e for e in history if e.event_type in SCHEDULING_EVENTS}
-        self.claimed: set[int] = set()
+        self.now = now
+        self.applied = 0  # history events applied so far
+        self.started = False
+        self.scheduled: dict[int, HistoryEvent] = {}
+        self.unclaimed: set[int] = set()  # scheduling events in the history no action claimed yet
+        self.emitted: set[int] = set()  # ids of the scheduling events the last run created
         self.waiting: dict[int, tuple[_Node, str]] = {}  # sequence id -> (node, role)
         self.event_waiters: dict[str, deque[_Node]] = {}
         self.entity_waiters: dict[str, _Node] = {}
@@ -114,14 +154,21 @@ class _Replayer:
         self.request_counter = 0
 
     # -- driving ---------------------------------------------------------------------------------
-    def run(self) -> ReplayResult:
-        started = False
-        for event in self.history:
+    def run(self, history: list[HistoryEvent]) -> ReplayResult:
+        self.new_events, self.messages, self.continue_as_new = [], [], None
+        fresh = history[self.applied :]
+        # Every scheduling event is known before any is claimed: an action is invoked when the one
+        # before it completes, which comes earlier in the history than its own scheduling event.
+        for event in fresh:
+            if event.event_type in SCHEDULING_EVENTS and event.event_id not in self.emitted:
+                self.scheduled[event.event_id] = event
+                self.unclaimed.add(event.event_id)
+        for event in fresh:
             etype = event.event_type
             if etype == EventType.ORCHESTRATOR_STARTED:
                 self.now = event.timestamp
             elif etype == EventType.EXECUTION_STARTED:
-                started = True
+                self.started = True
             elif etype in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED):
                 self._on_task_done(event.task_scheduled_id, ok=True)
             elif etype in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_FAILED):
@@ -130,16 +177,18 @@ class _Replayer:
                 self._on_timer_fired(event.timer_id)
             elif etype == EventType.EVENT_RAISED:
                 self._on_event_raised(event)
-            if started:
+            if self.started:
                 self._advance()
-        unclaimed = sorted(set(self.scheduled) - self.claimed)
-        if unclaimed:
-            ev = self.scheduled[unclaimed[0]]
+        self.applied = len(history)
+        if self.unclaimed:
+            ev = self.scheduled[min(self.unclaimed)]
             raise NonDeterminismError(
                 event_id=ev.event_id,
                 expected=f"{ev.event_type.dtfx_name} '{ev.name or ev.instance_id}'",
                 actual="nothing (the orchestrator no longer schedules it)",
             )
+        # What this run created is in the next run's history, already claimed by its action.
+        self.emitted = {e.event_id for e in self.new_events if e.event_type in SCHEDULING_EVENTS}
         unconsumed = [e for queue in self.buffered.values() for e in queue]
         open_tasks = sum(1 for node, role in self.waiting.values() if role != "entity")
         return ReplayResult(
@@ -149,7 +198,54 @@ class _Replayer:
             next_sequence=self.sequence,
             continue_as_new=self.continue_as_new,
             unconsumed_events=unconsumed,
+            checkpoint=ReplayCheckpoint(self),
         )
+
+    def extend(self, actions: list[list[dict[str, Any]]], schema_version: int) -> None:
+        """Take the SDK's actions of a later episode: earlier ones must be unchanged (a timer may have
+        been cancelled since), later ones become new top-level nodes."""
+        listed: list[Any] = (actions[0] if actions else []) if schema_version >= 1 else list(actions)
+        if schema_version >= 1 and len(actions) > 1:
+            raise _CannotResume
+        if len(listed) < len(self.seen):
+            raise _CannotResume
+        for index, (before, now) in enumerate(zip(self.seen, listed, strict=False)):
+            if before != now:
+                if schema_version >= 1:
+                    self._refresh(self.top[index], now)
+                else:
+                    self._refresh_group(self.top[index], now)
+        for item in listed[len(self.seen) :]:
+            if schema_version >= 1:
+                self.top.append(_build_tree(item, None))
+            else:
+                self.top.append(_group(item))
+        self.seen = listed
+
+    def _refresh_group(self, group: _Node, actions: list[dict[str, Any]]) -> None:
+        if len(actions) != len(group.children):
+            raise _CannotResume
+        for child, action in zip(group.children, actions, strict=True):
+            self._refresh(child, action)
+
+    def _refresh(self, node: _Node, action: dict[str, Any]) -> None:
+        if node.action == action:
+            return
+        if node.kind in (ActionType.WHEN_ALL, ActionType.WHEN_ANY):
+            if _without(node.action, "compoundActions") != _without(action, "compoundActions"):
+                raise _CannotResume
+            node.action = action
+            self._refresh_group(node, list(action.get("compoundActions") or []))
+            return
+        cancelled = node.kind == ActionType.CREATE_TIMER and bool(action.get("isCanceled"))
+        if not cancelled or _without(node.action, "isCanceled") != _without(action, "isCanceled"):
+            raise _CannotResume
+        # Cancelled since it was invoked: no longer an open timer, as a replay with the flag has it.
+        node.action = action
+        for seq, (waiter, role) in list(self.waiting.items()):
+            if waiter is node and role == "timer":
+                del self.waiting[seq]
+                self._finish(node)
 
     def _advance(self) -> None:
         while self.cursor < len(self.top):
@@ -204,7 +300,7 @@ class _Replayer:
     def _claim(self, seq: int, expected_type: EventType, name: str | None) -> HistoryEvent | None:
         """The history's event for `seq`, checked against what the code now schedules; None if new."""
         event = self.scheduled.get(seq)
-        if event is None:
+        if event is None or seq not in self.unclaimed:
             return None
         recorded = event.name if expected_type != EventType.EVENT_SENT else event.instance_id
         if event.event_type != expected_type or (name or "").lower() != (recorded or "").lower():
@@ -213,7 +309,7 @@ class _Replayer:
                 expected=f"{event.event_type.dtfx_name} '{recorded}'",
                 actual=f"{expected_type.dtfx_name} '{name}'",
             )
-        self.claimed.add(seq)
+        self.unclaimed.discard(seq)
         return event
 
     def _schedule_task(self, node: _Node) -> None:
@@ -439,6 +535,17 @@ def replay_actions(
     history: list[HistoryEvent],
     actions: list[list[dict[str, Any]]],
     schema_version: int,
+    *,
+    resume: ReplayCheckpoint | None = None,
 ) -> ReplayResult:
-    """Replay `actions` against `history` (past and this episode's events) and return the new decisions."""
-    return _Replayer(ctx, history, top_level_nodes(actions, schema_version)).run()
+    """Replay `actions` against `history` (past and this episode's events) and return the new decisions.
+
+    `resume`: the checkpoint of the previous episode's replay, when the SDK's side continued from it too
+    (extended sessions); only what is new is applied."""
+    if resume is not None:
+        resumed = resume.resume(ctx, history, actions, schema_version)
+        if resumed is not None:
+            return resumed
+    top = top_level_nodes(actions, schema_version)
+    seen: list[Any] = (actions[0] if actions else []) if schema_version >= 1 else list(actions)
+    return _Replayer(ctx, top, seen, history[0].timestamp if history else "").run(history)

@@ -126,6 +126,8 @@ class MemoryHub:
             try:
                 state = self.sessions.run(handle, episode) if self.sessions is not None else handle(payload)
                 episode.apply_result(state)
+                if self.sessions is not None:
+                    self.sessions.replayed(episode)
             except Exception as exc:
                 episode.apply_exception(exc)
         commit = episode.commit()
