@@ -7,6 +7,7 @@ import json
 import logging
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -19,7 +20,7 @@ from ..engine.history import EventType, HistoryEvent, format_timestamp
 from ..engine.messages import TaskMessage
 from ..engine.replay import HTTP_ACTIVITY_NAME
 from ..engine.tracecontext import TRACE_CONTEXT_KEY
-from ..store.base import ActivityWorkItem, TaskHubStore
+from ..store.base import ActivityWorkItem, BatchActivityLocking, TaskHubStore
 from ..telemetry import Telemetry
 from .http_activity import DurableHttpError, parse_request, run_durable_http
 from .loop import WorkLoop
@@ -58,9 +59,20 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
         self.stats = stats or DispatchStats()
         self.telemetry = telemetry or Telemetry()
         self._http: aiohttp.ClientSession | None = None
+        self._prefetched: deque[ActivityWorkItem] = deque()
 
     async def lock_next(self) -> ActivityWorkItem | None:
-        return await self.store.lock_next_activity()
+        if self._prefetched:
+            return self._prefetched.popleft()
+        if not isinstance(self.store, BatchActivityLocking):
+            return await self.store.lock_next_activity()
+        # One store call locks as many as may run at once: under a fan-out, a lock per call would
+        # make the store's thread the bottleneck. What does not run yet waits here, locked.
+        items = await self.store.lock_next_activities(self.max_concurrent)
+        if not items:
+            return None
+        self._prefetched.extend(items[1:])
+        return items[0]
 
     async def process(self, item: ActivityWorkItem) -> None:
         try:
@@ -98,6 +110,8 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
 
     async def close(self) -> None:
         await super().close()
+        while self._prefetched:  # locked but never started: back to the queue for the next run
+            await self.store.abandon_activity(self._prefetched.popleft(), delay_seconds=0.0)
         if self._http is not None:
             await self._http.close()
 

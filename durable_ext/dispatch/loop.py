@@ -55,7 +55,8 @@ class WorkLoop(ABC, Generic[T]):
         self.store = store
         self.clock = clock
         self.poll_interval = poll_interval
-        self._slots = asyncio.Semaphore(max(1, max_concurrent))
+        self.max_concurrent = max(1, max_concurrent)
+        self._slots = asyncio.Semaphore(self.max_concurrent)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._found_nothing = False

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..engine.history import HistoryEvent
 from ..engine.messages import TaskMessage
@@ -146,3 +146,12 @@ class TaskHubStore(Protocol):
     async def purge_instances(
         self, created_from: datetime, created_to: datetime | None, statuses: frozenset[RuntimeStatus]
     ) -> int: ...
+
+
+@runtime_checkable
+class BatchActivityLocking(Protocol):
+    """A store that can lock several activity work items in one call (one hop to its thread)."""
+
+    async def lock_next_activities(self, limit: int) -> list[ActivityWorkItem]:
+        """Up to `limit` visible work items, oldest first, each locked as `lock_next_activity` locks."""
+        ...

@@ -468,34 +468,41 @@ class SqliteTaskHubStore:
 
     # -- activity work items -------------------------------------------------------------------------
     async def lock_next_activity(self) -> ActivityWorkItem | None:
+        items = await self.lock_next_activities(1)
+        return items[0] if items else None
+
+    async def lock_next_activities(self, limit: int) -> list[ActivityWorkItem]:
         recheck = self._work_recheck_at
         if not self._work_hint and (recheck is None or self._now() < recheck):
-            return None  # nothing was queued or became visible since the last look found nothing
+            return []  # nothing was queued or became visible since the last look found nothing
 
-        def take(conn: sqlite3.Connection) -> ActivityWorkItem | None:
+        def take(conn: sqlite3.Connection) -> list[ActivityWorkItem]:
             now = self._now()
             rows = conn.execute(
                 "SELECT id, instance_id, execution_id, event, dequeue_count FROM messages "
                 "WHERE queue = ? AND visible_at <= ? ORDER BY id LIMIT ?",
-                (WORK, now, len(self._locked_work) + 1),
+                (WORK, now, len(self._locked_work) + limit),
             ).fetchall()
-            row = next((r for r in rows if r[0] not in self._locked_work), None)
-            if row is None:
+            free = [r for r in rows if r[0] not in self._locked_work][:limit]
+            if not free:
                 if not rows:  # (all visible ones locked: their abandon or completion sets the hint again)
                     self._work_hint = False
                     later = conn.execute(
                         "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND visible_at > ?", (WORK, now)
                     ).fetchone()
                     self._work_recheck_at = later[0] if later else None
-                return None
-            self._locked_work.add(row[0])
-            return ActivityWorkItem(
-                instance_id=row[1],
-                execution_id=row[2],
-                event=loads_event(row[3]),
-                dequeue_count=row[4] + 1,
-                lock=row[0],
-            )
+                return []
+            self._locked_work.update(r[0] for r in free)
+            return [
+                ActivityWorkItem(
+                    instance_id=row[1],
+                    execution_id=row[2],
+                    event=loads_event(row[3]),
+                    dequeue_count=row[4] + 1,
+                    lock=row[0],
+                )
+                for row in free
+            ]
 
         return await self._run(take)
 
