@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from durable_ext.store.azure import AzureStorageTaskHubStore
 from tests.support.host_runner import HostRunner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,6 +63,15 @@ def features_host(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HostRunner]:
     root = copy_app(APPS / "orchestrations", tmp_path_factory.mktemp("features") / "orchestrations")
-    runner = HostRunner(root, local_settings=settings_for(request.param, root)).start()
-    yield runner
-    runner.stop()
+    settings = settings_for(request.param, root)
+    # Environment variables beat local.settings.json, and another in-process host (the sample app's)
+    # may have put its own AzureWebJobsStorage there: this host's choice goes there too while it runs.
+    connection = json.loads(settings.read_text())["Values"]["AzureWebJobsStorage"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AzureWebJobsStorage", connection)
+        runner = HostRunner(root, local_settings=settings).start()
+        assert runner.host is not None
+        on_azure = isinstance(runner.host.store, AzureStorageTaskHubStore)
+        assert on_azure == (request.param == "azure"), f"the {request.param} host runs on {runner.host.store}"
+        yield runner
+        runner.stop()

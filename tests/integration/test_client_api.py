@@ -89,11 +89,17 @@ def test_list_paging_over_more_than_100_instances(features_host: HostRunner) -> 
         if not token:
             break
     assert sorted(seen) == sorted(ids)
-    code, _, _ = features_host.http(
-        "DELETE", f"{API}/instances?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Pending"
-    )
     for iid in ids:
         run(features_host, client.terminate(iid, "done"))
+    for iid in ids:
+        features_host.wait_for(iid, statuses={"Terminated"})
+    code, _, body = features_host.http(
+        "DELETE",
+        f"{API}/instances?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Terminated&instanceIdPrefix=page-",
+    )
+    assert code == 200 and body["instancesDeleted"] >= len(ids)
+    _, _, left = features_host.http("GET", f"{API}/instances?instanceIdPrefix=page-&top=50")
+    assert left == []
 
 
 def test_terminate_raise_suspend_resume_errors(features_host: HostRunner) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -87,6 +88,7 @@ class HostRunner(HubHttp):
         )
         self.loop = shared_loop()  # the SDK's one aiohttp session per process is bound to one loop
         self.host: DurableHost | None = None
+        self._environ_added: dict[str, str | None] = {}
 
     def start(self) -> HostRunner:
         async def boot() -> DurableHost:
@@ -94,13 +96,23 @@ class HostRunner(HubHttp):
             await host.start()
             return host
 
+        before = dict(os.environ)
         self.host = self.run(boot())
+        # The host copies local.settings.json Values into os.environ, where they would outlive it and
+        # beat the next host's own settings (environment variables win): undo exactly that at stop.
+        self._environ_added = {k: before.get(k) for k, v in os.environ.items() if before.get(k) != v}
         return self
 
     def stop(self) -> None:
         if self.host is not None:
             self.run(self.host.stop(), timeout=60)
             self.host = None
+        for key, value in self._environ_added.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._environ_added = {}
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
