@@ -135,12 +135,13 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "entity_signals",
-        "{signals} signals -> 1 entity",
-        "A client sends `signals` 'add 1' signals to one counter entity, one after the other. "
-        "signals/s = signals / seconds from the first signal until the entity's state reads `signals`.",
+        "{signals} signals from {senders} -> 1 entity",
+        "`senders` concurrent clients send `signals` 'add 1' signals in all to one counter entity, each "
+        "one signal (one request) after the other. signals/s = signals / seconds from the first signal "
+        "until the entity's state reads `signals`.",
         (SIGNALS_PER_S, SECONDS),
-        full={"signals": 500},
-        quick={"signals": 100},
+        full={"signals": 2000, "senders": 10},
+        quick={"signals": 500, "senders": 10},
     ),
     Workload(
         "start_latency",

@@ -210,7 +210,7 @@ def external_events(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Res
 def entity_signals(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result:
     """No request count here: the state is polled through the HTTP API, so the host's storage reads and
     the harness's polls cannot be told apart."""
-    n = p["signals"]
+    n, senders = p["signals"], p["senders"]
     entity = df.EntityId("counter", "bench")
     with BenchHost(scratch, "entity_signals", store) as h:
 
@@ -224,14 +224,21 @@ def entity_signals(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Resu
                 if "404" in reason:  # no entity route: the host has no entities yet
                     return Result.not_available(f"entities not implemented (signal_entity: {reason})")
                 raise
-            for _ in range(n - 1):
-                await h.client.signal_entity(entity, "add", 1)
+
+            async def sender(count: int) -> None:
+                for _ in range(count):
+                    await h.client.signal_entity(entity, "add", 1)
+
+            shares = [len(range(i, n - 1, senders)) for i in range(senders)]
+            await asyncio.gather(*(sender(count) for count in shares))
             deadline = time.monotonic() + 120
             while True:
                 state = await h.client.read_entity_state(entity)
                 if state.entity_exists and state.entity_state == n:
                     seconds = time.time() - sent  # observed: the host records no per-signal times
-                    return Result({"signals_per_s": n / seconds, "seconds": seconds}, {"signals": n})
+                    return Result(
+                        {"signals_per_s": n / seconds, "seconds": seconds}, {"signals": n, "senders": senders}
+                    )
                 if time.monotonic() > deadline:
                     return Result.not_available(f"timeout: the entity read {state.entity_state} of {n}")
                 await asyncio.sleep(max(0.005, store.min_poll_s))

@@ -13,6 +13,7 @@ import socket
 import statistics
 import time
 from collections.abc import Callable, Generator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
@@ -174,11 +175,16 @@ class DurableTaskPeer:
         return Result({"events_per_s": n / seconds, "seconds": seconds}, {"events": n, "raising_s": raising})
 
     def entity_signals(self, p: Mapping[str, int]) -> Result:
-        n = p["signals"]
+        n, senders = p["signals"], p["senders"]
         entity = EntityInstanceId("counter", "bench")
         clock = time.perf_counter()
-        for _ in range(n):
-            self.client.signal_entity(entity, "add", input=1)
+
+        def sender(count: int) -> None:
+            for _ in range(count):
+                self.client.signal_entity(entity, "add", input=1)
+
+        with ThreadPoolExecutor(max_workers=senders) as pool:
+            list(pool.map(sender, [len(range(i, n, senders)) for i in range(senders)]))
         deadline = time.monotonic() + 120
         while True:
             metadata = self.client.get_entity(entity)
@@ -189,7 +195,7 @@ class DurableTaskPeer:
                 return Result.not_available(f"timeout: the entity read {state} of {n}")
             time.sleep(0.005)
         seconds = time.perf_counter() - clock
-        return Result({"signals_per_s": n / seconds, "seconds": seconds}, {"signals": n})
+        return Result({"signals_per_s": n / seconds, "seconds": seconds}, {"signals": n, "senders": senders})
 
     def start_latency(self, p: Mapping[str, int]) -> Result:
         runs = p["runs"]
