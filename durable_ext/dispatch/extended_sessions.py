@@ -18,8 +18,9 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.durable_functions.models.DurableOrchestrationContext import DurableOrchestrationContext
 from azure.durable_functions.models.history.HistoryEvent import HistoryEvent as SdkHistoryEvent
@@ -30,6 +31,8 @@ from ..app.spec import FunctionSpec
 from ..engine.history import EventType, HistoryEvent, dumps_event
 from ..engine.orchestration import OrchestrationEpisode
 from ..engine.replay import ReplayCheckpoint
+
+T = TypeVar("T")
 
 # What a session relies on in the SDK (1.x); without any of it, episodes simply replay in full.
 _SDK_EXECUTOR_API = ("process_event", "get_orchestrator_state_str", "has_execution_completed")
@@ -178,3 +181,15 @@ class ExtendedSessions:
             if executor.has_execution_completed:
                 break
         return executor.get_orchestrator_state_str()
+
+
+class InlineExecutor(Executor):
+    """Runs each call at once on the submitting thread (the event loop's, for orchestrator code)."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting caller, as a pool thread would
+            future.set_exception(exc)
+        return future

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from azure.functions.meta import Datum
 
@@ -23,7 +23,7 @@ from ..engine.orchestration import EpisodeCommit, EpisodeOptions, OrchestrationE
 from ..engine.tracecontext import TRACE_CONTEXT_KEY
 from ..store.base import ActivityWorkItem, OrchestrationWorkItem, TaskHubStore
 from ..telemetry import Telemetry
-from .extended_sessions import ExtendedSessions
+from .extended_sessions import ExtendedSessions, InlineExecutor
 from .loop import WorkLoop
 from .stats import DispatchStats
 
@@ -54,7 +54,14 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         self.stats = stats or DispatchStats()
         self.telemetry = telemetry or Telemetry()
         self.sessions = sessions
-        self._orchestrator_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestrator")
+        self._orchestrator_thread: Executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="orchestrator"
+        )
+        if sessions is not None:
+            # With sessions an episode only feeds the new events to code that is already running: too
+            # short to be worth two thread switches, so orchestrator and entity code runs on the event
+            # loop's own thread (still one thread).
+            self._orchestrator_thread = InlineExecutor()
 
     async def lock_next(self) -> OrchestrationWorkItem | None:
         return await self.store.lock_next_orchestration()
