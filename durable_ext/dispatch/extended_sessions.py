@@ -19,12 +19,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from azure.durable_functions.models.actions.Action import Action
+from azure.durable_functions.models.actions.CompoundAction import CompoundAction
+from azure.durable_functions.models.actions.CreateTimerAction import CreateTimerAction
 from azure.durable_functions.models.DurableOrchestrationContext import DurableOrchestrationContext
 from azure.durable_functions.models.history.HistoryEvent import HistoryEvent as SdkHistoryEvent
+from azure.durable_functions.models.ReplaySchema import ReplaySchema
 from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
+from azure.durable_functions.models.utils.df_serialization import df_dumps
 from azure.durable_functions.orchestrator import Orchestrator
 
 from ..app.spec import FunctionSpec
@@ -51,6 +56,7 @@ class _Session:
     last_key: tuple[EventType, int, str]
     used_at: float
     replay: ReplayCheckpoint | None = None  # the host-side replay of the same episodes
+    actions: _ActionTexts = field(default_factory=lambda: _ActionTexts())
 
 
 class ExtendedSessions:
@@ -180,7 +186,66 @@ class ExtendedSessions:
             executor.process_event(event)
             if executor.has_execution_completed:
                 break
-        return executor.get_orchestrator_state_str()
+        return session.actions.state_text(executor, session.context)
+
+
+class _ActionTexts:
+    """The SDK's OrchestratorState as text, without re-encoding every action each episode.
+
+    The SDK serialises all actions since the start on every episode. Within a session an action object
+    never changes once added, except that a timer can be cancelled later; so each one's JSON text is
+    kept, and redone only for an action holding a timer whose flag changed.
+    """
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Action, str]] = {}  # id(action) -> (action, its JSON)
+        self._timers: list[tuple[Action, CreateTimerAction, bool]] = []  # (top action, timer, flag seen)
+
+    def state_text(self, executor: TaskOrchestrationExecutor, context: DurableOrchestrationContext) -> str:
+        if executor.exception is not None or not _serialisable(executor.output):
+            return executor.get_orchestrator_state_str()  # the SDK builds (or raises) the failure
+        self._refresh_cancelled()
+        groups = ",".join("[" + ",".join(self._text(a) for a in group) + "]" for group in context._actions)
+        parts = ['"isDone":' + ("true" if executor.orchestration_invocation_succeeded else "false")]
+        if context._replay_schema != ReplaySchema.V1:
+            parts.append(f'"schemaVersion":{context._replay_schema.value}')
+        parts.append('"actions":[' + groups + "]")
+        if executor.output is not None:
+            parts.append('"output":' + df_dumps(executor.output))
+        if context.custom_status:
+            parts.append('"customStatus":' + df_dumps(context.custom_status))
+        return "{" + ",".join(parts) + "}"
+
+    def _text(self, action: Action) -> str:
+        cached = self._texts.get(id(action))
+        if cached is not None and cached[0] is action:
+            return cached[1]
+        text = json.dumps(action.to_json())
+        self._texts[id(action)] = (action, text)
+        self._timers.extend((action, t, t.is_cancelled) for t in _timers_in(action))
+        return text
+
+    def _refresh_cancelled(self) -> None:
+        for index, (top, timer, seen) in enumerate(self._timers):
+            if timer.is_cancelled != seen:
+                self._texts.pop(id(top), None)
+                self._timers[index] = (top, timer, timer.is_cancelled)
+
+
+def _timers_in(action: Action) -> list[CreateTimerAction]:
+    if isinstance(action, CreateTimerAction):
+        return [action]
+    if isinstance(action, CompoundAction):
+        return [t for child in action.compound_tasks for t in _timers_in(child)]
+    return []
+
+
+def _serialisable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class InlineExecutor(Executor):

@@ -88,7 +88,9 @@ class OrchestrationEpisode:
         self.options = options or EpisodeOptions()
         self.now = now
         self.now_text = format_timestamp(now)
-        self.past: list[HistoryEvent] = [_played(e) for e in history]
+        # Stored as given: IsPlayed is normalised where it shows (the SDK payload, a rewritten history),
+        # not by copying the whole history every episode.
+        self.past: list[HistoryEvent] = history
         self.new: list[HistoryEvent] = []
         self.out_messages: list[TaskMessage] = []
         self.dropped: list[DroppedMessage] = []
@@ -154,15 +156,17 @@ class OrchestrationEpisode:
             return
 
         accepted: list[HistoryEvent] = []
-        # (type, id) of completions already in the history, and ids of scheduling events, for O(1) checks.
+        # (type, id) of completions already in the history, and ids of scheduling events, for O(1) checks;
+        # built only when a completion arrives (an episode of external events needs neither).
         completed: set[tuple[EventType, int | None]] = set()
         scheduled: set[tuple[EventType, int]] = set()
-        for known_event in (*self.past, *self.new):
-            attr = _COMPLETIONS_BY_ID.get(known_event.event_type)
-            if attr is not None:
-                completed.add((known_event.event_type, getattr(known_event, attr)))
-            else:
-                scheduled.add((known_event.event_type, known_event.event_id))
+        if any(m.event.event_type in _COMPLETIONS_BY_ID for m in others):
+            for known_event in (*self.past, *self.new):
+                attr = _COMPLETIONS_BY_ID.get(known_event.event_type)
+                if attr is not None:
+                    completed.add((known_event.event_type, getattr(known_event, attr)))
+                else:
+                    scheduled.add((known_event.event_type, known_event.event_id))
         for message in others:
             event = message.event
             if message.execution_id and message.execution_id != current.execution_id:
@@ -289,7 +293,9 @@ class OrchestrationEpisode:
             "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
         }
         # Spliced from each event's cached JSON text rather than re-encoding the whole history.
-        history = ",".join(dumps_event(e) for e in (*self.past, *self.new))
+        history = ",".join(
+            [*(dumps_event(_played(e)) for e in self.past), *(dumps_event(e) for e in self.new)]
+        )
         return '{"history":[' + history + "]," + json.dumps(payload)[1:]
 
     def apply_exception(self, exc: BaseException) -> None:

@@ -53,6 +53,16 @@ def events_and_timer(context: df.DurableOrchestrationContext):
     return [got, winner == timer, str(context.new_uuid())]
 
 
+def race_then_cancel(context: df.DurableOrchestrationContext):
+    timer = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    winner = yield context.task_any([context.wait_for_external_event("ok"), timer])
+    if winner is not timer:
+        timer.cancel()  # a flag on an action sent in an earlier episode: its text must follow
+    context.set_custom_status("after the race")
+    after = yield context.call_activity("hello", "after")
+    return [winner.result, after]
+
+
 def fails_late(context: df.DurableOrchestrationContext):
     yield context.call_activity("hello", "x")
     raise ValueError("late failure")
@@ -67,6 +77,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "events_and_timer": lambda: (events_and_timer, {}, None, [("e", 1), ("e", 2), ("e", 3)]),
     "continue_as_new": lambda: (accumulate, {}, 0, [("add", "1"), ("add", "2"), ("add", "3")]),
     "fails_late": lambda: (fails_late, {"hello": hello}, None, []),
+    "race_then_cancel": lambda: (race_then_cancel, {"hello": hello}, None, [("noise", 0), ("ok", "yes")]),
 }
 
 
