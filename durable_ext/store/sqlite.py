@@ -484,13 +484,15 @@ class SqliteTaskHubStore:
                 (WORK, now, len(self._locked_work) + limit),
             ).fetchall()
             free = [r for r in rows if r[0] not in self._locked_work][:limit]
+            if len(free) < limit and len(rows) < len(self._locked_work) + limit:
+                # The query saw every visible work item and all are locked now: until one is queued,
+                # abandoned or comes due, the next look is answered without asking SQLite.
+                self._work_hint = False
+                later = conn.execute(
+                    "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND visible_at > ?", (WORK, now)
+                ).fetchone()
+                self._work_recheck_at = later[0] if later else None
             if not free:
-                if not rows:  # (all visible ones locked: their abandon or completion sets the hint again)
-                    self._work_hint = False
-                    later = conn.execute(
-                        "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND visible_at > ?", (WORK, now)
-                    ).fetchone()
-                    self._work_recheck_at = later[0] if later else None
                 return []
             self._locked_work.update(r[0] for r in free)
             return [
