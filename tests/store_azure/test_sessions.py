@@ -12,6 +12,7 @@ from durable_ext.engine.status import InstanceState, RuntimeStatus
 from durable_ext.store.azure.envelope import Envelope
 from durable_ext.store.azure.queues import Received, backoff_seconds, due_time
 from durable_ext.store.azure.sessions import ControlBuffer, StartVerdict, start_verdict
+from durable_ext.store.azure.work_items import ActivityLock, LocalResult
 
 T0 = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 LATER = T0 + timedelta(hours=1)
@@ -136,3 +137,47 @@ def test_due_times_come_from_the_event() -> None:
     assert due_time(HistoryEvent(EventType.EVENT_RAISED, name=f"op@{fire}")) is not None
     assert due_time(HistoryEvent(EventType.EVENT_RAISED, name="op")) is None
     assert due_time(HistoryEvent(EventType.TASK_COMPLETED)) is None
+
+
+def _result(instance_id: str, second: int, queue: str = "q-00") -> LocalResult:
+    event = HistoryEvent(EventType.TASK_COMPLETED, task_scheduled_id=0)
+    lock = ActivityLock(received(instance_id, f"work-{instance_id}-{second}"))
+    return LocalResult(TaskMessage(instance_id, event), lock, queue, T0 + timedelta(seconds=second))
+
+
+def test_an_activity_result_in_memory_makes_its_instance_ready_after_older_messages() -> None:
+    buffer = ControlBuffer()
+    buffer.add_result(_result("a", second=1))
+    buffer.add(received("b", "b1", second=0))
+
+    first = buffer.take_ready(LATER)
+    assert first is not None and first.instance_id == "b"
+    second = buffer.take_ready(LATER)
+    assert second is not None and second.messages == [] and len(second.results) == 1
+    buffer.unlock(first)
+    assert second.queue == "q-00" and buffer.locked_in("q-00") == 1  # a draining partition waits for it
+
+
+def test_a_result_for_a_busy_instance_waits_for_its_next_batch() -> None:
+    buffer = ControlBuffer()
+    buffer.add(received("a", "m1"))
+    batch = buffer.take_ready(LATER)
+    assert batch is not None
+    buffer.add_result(_result("a", second=2))
+    assert buffer.take_ready(LATER) is None and batch.results == []
+    buffer.unlock(batch)
+    again = buffer.lock_instance("a", LATER, "q-00")
+    assert again is not None and len(again.results) == 1
+
+
+def test_a_released_queue_gives_back_its_messages_and_results() -> None:
+    buffer = ControlBuffer()
+    buffer.add(received("a", "m1"))
+    buffer.add_result(_result("b", second=1))
+    buffer.add_result(_result("c", second=1, queue="q-01"))
+
+    messages, results = buffer.take_queue("q-00")
+
+    assert [r.message_id for r in messages] == ["m1"]
+    assert [r.message.instance_id for r in results] == ["b"]
+    assert buffer.has_ready(LATER)  # "c" is on another queue

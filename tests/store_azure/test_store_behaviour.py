@@ -310,9 +310,11 @@ async def test_base64_message_encoding_can_be_chosen(
 ) -> None:
     settings = StorageProviderSettings(queue_client_message_encoding="Base64")
     store = AzureStorageTaskHubStore(azurite, hub_name=hub_name, settings=settings)
+    client = AzureStorageTaskHubStore(azurite, hub_name=hub_name, settings=settings, client_only=True)
     await store.open()
+    await client.open()
     try:
-        await store.send_messages([TaskMessage("b64", HistoryEvent(EventType.EVENT_RAISED, name="x"))])
+        await client.send_messages([TaskMessage("b64", HistoryEvent(EventType.EVENT_RAISED, name="x"))])
         async with QueueServiceClient.from_connection_string(azurite) as queues:
             peeked = await queues.get_queue_client(control_queue(hub_name, "b64")).peek_messages(1)
         assert (
@@ -321,4 +323,5 @@ async def test_base64_message_encoding_can_be_chosen(
         item = await store.lock_next_orchestration()
         assert item is not None and item.messages[0].event.name == "x"
     finally:
+        await client.close()
         await store.close()

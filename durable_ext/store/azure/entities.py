@@ -210,6 +210,26 @@ def entity_to_event(row: dict[str, Any]) -> HistoryEvent:
     )
 
 
+def as_stored(event: HistoryEvent) -> HistoryEvent:
+    """The event as reading its row back returns it: what a cached history must hold to be the
+    history a reload would give (extras come back as their column text, times in canonical form)."""
+    return entity_to_event({column: _read_back(value) for column, value in event_to_entity(event).items()})
+
+
+def _read_back(value: Any) -> Any:
+    """A written column value as the table returns it (typed values are written as (text, EDM type))."""
+    if not isinstance(value, tuple):
+        return value
+    text, edm_type = value
+    if edm_type == EdmType.INT64:
+        return int(text)
+    if edm_type == EdmType.DATETIME:
+        whole, _, fraction = text.rstrip("Z").partition(".")
+        fraction = fraction.rstrip("0")
+        return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
+    return text
+
+
 def _status_code(value: Any) -> int:
     if isinstance(value, str):
         if value in _STATUS_CODES:

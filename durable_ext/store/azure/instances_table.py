@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from azure.core import MatchConditions
@@ -56,28 +56,7 @@ class InstancesTable:
     async def _row(self, entity: Any) -> InstanceRow:
         raw = dict(entity)
         values = {column: await self._large_value(raw, column) for column in _LARGE_COLUMNS}
-        custom = raw.get("CustomStatus")
-        state = InstanceState(
-            instance_id=unescape_key(raw["PartitionKey"]),
-            name=raw.get("Name") or "",
-            execution_id=raw.get("ExecutionId") or "",
-            runtime_status=RuntimeStatus(raw.get("RuntimeStatus") or RuntimeStatus.PENDING.value),
-            created_time=service_datetime(raw["CreatedTime"]),
-            last_updated_time=service_datetime(raw.get("LastUpdatedTime") or raw["CreatedTime"]),
-            input=values["Input"],
-            output=values["Output"],
-            custom_status=None if custom in (None, _NULL) else custom,
-            version=raw.get("Version") or "",
-            parent_instance_id=raw.get("ParentInstanceId"),
-            completed_time=service_datetime(raw["CompletedTime"]) if raw.get("CompletedTime") else None,
-        )
-        generation = raw.get("Generation")
-        return InstanceRow(
-            state,
-            etag=getattr(entity, "metadata", {}).get("etag"),
-            generation=int(generation) if isinstance(generation, int) else 0,
-            raw=raw,
-        )
+        return _as_row(raw, values, etag=getattr(entity, "metadata", {}).get("etag"))
 
     async def _large_value(self, raw: dict[str, Any], column: str) -> str | None:
         blob_name = raw.get(column + BLOB_NAME_SUFFIX)
@@ -106,10 +85,11 @@ class InstancesTable:
         tags: dict[str, str] | None,
         scheduled_start: datetime | None,
         input_url: str | None,
-    ) -> bool:
+    ) -> InstanceRow | None:
         """The Pending row of a client start: insert, or replace the old row under its ETag.
 
-        False when another writer changed the row meanwhile (DT.AS ignores that race too).
+        The row written; None when another writer changed the row meanwhile (DT.AS ignores that race
+        too).
         """
         entity = self._entity(state, generation=existing.generation + 1 if existing else 0, tags=tags)
         if scheduled_start is not None:
@@ -124,17 +104,18 @@ class InstancesTable:
             entity["InputBlobName"] = name
         try:
             if existing is None:
-                await self.table.create_entity(entity)
+                written = await self.table.create_entity(entity)
             else:
-                await self.table.update_entity(
+                written = await self.table.update_entity(
                     entity,
                     mode=UpdateMode.REPLACE,
                     etag=existing.etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
         except (ResourceExistsError, ResourceModifiedError):
-            return False
-        return True
+            return None
+        values = {"Input": state.input, "Output": state.output}
+        return _as_row(entity, values, etag=(written or {}).get("etag"))
 
     async def write(
         self,
@@ -145,7 +126,7 @@ class InstancesTable:
         generation: int | None,
         scheduled_start: datetime | None,
         history_blobs: dict[tuple[str, str], str],
-    ) -> None:
+    ) -> InstanceRow:
         """The row after a checkpoint: every column from `state`, large values as blob URLs."""
         old = previous.raw if previous else {}
         entity = self._entity(
@@ -174,7 +155,10 @@ class InstancesTable:
                 name = history_blob_name(entity["PartitionKey"], "", column, column)
                 await self.blobs.upload(name, value)
             entity[column] = self.blobs.url(name)
-        await self.table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        written = await self.table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        # The row as reading it back would give it (large values as their texts, not blob URLs).
+        values = {column: getattr(state, column.lower()) for column in _LARGE_COLUMNS}
+        return _as_row(entity, values, etag=(written or {}).get("etag"))
 
     def _entity(
         self, state: InstanceState, *, generation: int, tags: dict[str, str] | None
@@ -242,6 +226,39 @@ class InstancesTable:
             unescape_key(e["PartitionKey"])
             async for e in self.table.query_entities(where, select=["PartitionKey"])
         ]
+
+
+def _as_row(raw: dict[str, Any], values: dict[str, str | None], *, etag: str | None) -> InstanceRow:
+    """A row from its stored columns (as read, or as just written) and its large values' texts."""
+    custom = raw.get("CustomStatus")
+    state = InstanceState(
+        instance_id=unescape_key(raw["PartitionKey"]),
+        name=raw.get("Name") or "",
+        execution_id=raw.get("ExecutionId") or "",
+        runtime_status=RuntimeStatus(raw.get("RuntimeStatus") or RuntimeStatus.PENDING.value),
+        created_time=_moment(raw["CreatedTime"]),
+        last_updated_time=_moment(raw.get("LastUpdatedTime") or raw["CreatedTime"]),
+        input=values["Input"],
+        output=values["Output"],
+        custom_status=None if custom in (None, _NULL) else custom,
+        version=raw.get("Version") or "",
+        parent_instance_id=raw.get("ParentInstanceId"),
+        completed_time=_moment(raw["CompletedTime"]) if raw.get("CompletedTime") else None,
+    )
+    generation = raw.get("Generation")
+    return InstanceRow(
+        state,
+        etag=etag,
+        generation=int(generation) if isinstance(generation, int) else 0,
+        raw=raw,
+    )
+
+
+def _moment(value: Any) -> datetime:
+    """A DateTime column read from the table, or as written (`datetime_column`: text and EDM type)."""
+    if isinstance(value, tuple):
+        return datetime.strptime(value[0][:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+    return service_datetime(value)
 
 
 def _tags_from(text: Any) -> dict[str, str] | None:

@@ -81,6 +81,7 @@ class TablePartitionManager:
         timings: LeaseTimings,
         is_busy: Callable[[str], bool],
         on_released: Callable[[str], Awaitable[None]],
+        on_claimed: Callable[[str], None] | None = None,
     ) -> None:
         self.table = table
         self.queues = queues
@@ -88,6 +89,7 @@ class TablePartitionManager:
         self.timings = timings
         self._is_busy = is_busy  # does this worker still run episodes of the queue?
         self._on_released = on_released  # stop reading a queue (drained, lost or released)
+        self._on_claimed = on_claimed  # start reading a queue
         self._owned: dict[str, float] = {}  # queue -> monotonic time its lease runs out
         self._draining: dict[str, float] = {}  # queue -> monotonic time draining started
         self._task: asyncio.Task[None] | None = None
@@ -194,6 +196,8 @@ class TablePartitionManager:
         self._owned[row.queue] = time.monotonic() + self.timings.claim_interval
         self._draining.pop(row.queue, None)
         log.info("Worker %s claimed %s", self.worker_id, row.queue)
+        if self._on_claimed is not None:
+            self._on_claimed(row.queue)
 
     async def _keep_or_drain(self, row: _Row, now: datetime) -> int:
         """Renew an owned row, or hand it to the worker stealing it once its episodes are done."""

@@ -35,6 +35,7 @@ MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
 NEVER_EXPIRE = -1
 # The server reports visibility times to the second (truncated): treat anything this close as hidden.
 _SERVER_PRECISION = timedelta(seconds=1)
+_PARALLEL_WORK_SENDS = 16
 
 
 def backoff_seconds(dequeue_count: int) -> int:
@@ -97,6 +98,7 @@ class Sent:
     queue: str
     message_id: str
     blob_name: str | None
+    held: Received | None = None  # sent hidden for this process to work on (see `send`'s `hold`)
 
 
 class HubQueues:
@@ -152,7 +154,9 @@ class HubQueues:
         seconds = (visible_at - self.clock.now()).total_seconds()
         return min(max(0, math.ceil(seconds)), MAX_VISIBILITY_SECONDS)
 
-    async def send(self, envelope: Envelope, visible_at: datetime | None = None) -> Sent:
+    async def send(self, envelope: Envelope, visible_at: datetime | None = None, *, hold: float = 0) -> Sent:
+        """`hold` > 0 (and no delay): the message goes in hidden for that long, and the pop receipt the
+        server returns lets this process renew, delete or release it as if it had received it."""
         message = envelope.message
         assert message is not None
         queue = self.queue_of(message)
@@ -167,29 +171,51 @@ class HubQueues:
         if self.base64_bodies:
             text = base64.b64encode(text.encode("utf-8")).decode("ascii")
         delay = self._delay_seconds(visible_at)
+        held_for = 0 if delay else min(max(0, math.ceil(hold)), MAX_VISIBILITY_SECONDS)
+        asked = time.monotonic()
         sent = await self._clients[queue].send_message(
-            text, visibility_timeout=delay or None, time_to_live=NEVER_EXPIRE
+            text, visibility_timeout=(delay or held_for) or None, time_to_live=NEVER_EXPIRE
         )
         if delay and visible_at is not None:
             server_visible = sent.next_visible_on or datetime.now(timezone.utc)
             self._delayed[sent.id] = _Delayed(
                 queue, sent.id, sent.pop_receipt or "", visible_at, server_visible
             )
-        return Sent(queue, sent.id, blob_name)
+        held = None
+        if held_for and sent.pop_receipt:
+            inserted = sent.inserted_on or datetime.now(timezone.utc)
+            held = Received(queue, sent.id, sent.pop_receipt, 1, inserted, envelope, asked + held_for)
+        return Sent(queue, sent.id, blob_name, held)
 
-    async def send_all(self, envelopes: Sequence[tuple[Envelope, datetime | None]]) -> list[Sent]:
-        """Send in order per queue (the receiver orders by insertion time), queues in parallel."""
+    async def send_all(
+        self, envelopes: Sequence[tuple[Envelope, datetime | None]], holds: Sequence[float] = ()
+    ) -> list[Sent]:
+        """Send in order per control queue (the receiver orders by insertion time), queues in parallel;
+        work items, which no reader orders, several at a time. `holds[i]`: `send`'s `hold`."""
         by_queue: dict[str, list[tuple[int, Envelope, datetime | None]]] = {}
         for index, (envelope, visible_at) in enumerate(envelopes):
             assert envelope.message is not None
             by_queue.setdefault(self.queue_of(envelope.message), []).append((index, envelope, visible_at))
         results: list[Sent | None] = [None] * len(envelopes)
+        parallel = asyncio.Semaphore(_PARALLEL_WORK_SENDS)
 
-        async def send_queue(items: list[tuple[int, Envelope, datetime | None]]) -> None:
-            for index, envelope, visible_at in items:
-                results[index] = await self.send(envelope, visible_at)
+        async def send_one(index: int, envelope: Envelope, visible_at: datetime | None) -> None:
+            hold = holds[index] if index < len(holds) else 0
+            results[index] = await self.send(envelope, visible_at, hold=hold)
 
-        await asyncio.gather(*(send_queue(items) for items in by_queue.values()))
+        async def send_queue(queue: str, items: list[tuple[int, Envelope, datetime | None]]) -> None:
+            if queue != self.work_name:
+                for item in items:
+                    await send_one(*item)
+                return
+
+            async def bounded(item: tuple[int, Envelope, datetime | None]) -> None:
+                async with parallel:
+                    await send_one(*item)
+
+            await asyncio.gather(*(bounded(item) for item in items))
+
+        await asyncio.gather(*(send_queue(queue, items) for queue, items in by_queue.items()))
         return [r for r in results if r is not None]
 
     # -- receiving --------------------------------------------------------------------------------
@@ -291,8 +317,9 @@ class HubQueues:
         future = [d.due for d in self._delayed.values() if d.due > now]
         return min(future) if future else None
 
-    async def release_due(self, queues: Iterable[str]) -> None:
-        """Make visible the delayed messages the clock says are due but the server still hides."""
+    async def release_due(self, queues: Iterable[str]) -> set[str]:
+        """Make visible the delayed messages the clock says are due but the server still hides; the
+        queues that have such messages to read now."""
         wanted = set(queues)
         now = self.clock.now()
         server_now = datetime.now(timezone.utc)
@@ -301,6 +328,7 @@ class HubQueues:
             self._delayed.pop(entry.message_id, None)
         late = [d for d in due if d.server_visible + _SERVER_PRECISION > server_now]
         await asyncio.gather(*(self._update(d.queue, d.message_id, d.pop_receipt, 0) for d in late))
+        return {d.queue for d in due}
 
     def prune(self, readable: Iterable[str]) -> None:
         """Forget due delays on control queues another worker reads: that worker receives them."""
