@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -15,7 +17,11 @@ from .engine.history import EventType, HistoryEvent, format_timestamp
 from .engine.messages import TaskMessage
 from .engine.status import InstanceState, RuntimeStatus
 from .engine.tracecontext import TRACE_CONTEXT_KEY, orchestration_trace_context
-from .store.base import InstanceExistsError, InstancePage, InstanceQuery, TaskHubStore
+from .store.base import InstanceCheck, InstanceExistsError, InstancePage, InstanceQuery, TaskHubStore
+
+# Applies a message at once in one commit with the episode it wakes; False when it cannot (busy
+# instance, a store without the fast path): the caller then sends it as usual.
+InlineDelivery = Callable[[TaskMessage, InstanceCheck], Awaitable[bool]]
 
 
 class ClientError(Exception):
@@ -81,6 +87,7 @@ class DurableClientService:
         self.app = app
         self.clock = clock
         self.overwrite_any_state = overwrite_any_state
+        self.deliver_inline: InlineDelivery | None = None  # set by the host while its dispatchers run
 
     def _now(self) -> datetime:
         return self.clock.now()
@@ -157,41 +164,45 @@ class DurableClientService:
         self, instance_id: str, action: str, allowed: frozenset[RuntimeStatus]
     ) -> InstanceState:
         state = await self.store.get_instance(instance_id)
-        if state is None:
-            raise InstanceNotFoundError(instance_id)
-        if state.runtime_status not in allowed:
-            raise InstanceNotRunningError(instance_id, state.runtime_status, action)
+        _check_status(instance_id, action, allowed, state)
+        assert state is not None
         return state
 
     async def _send(self, instance_id: str, event: HistoryEvent, execution_id: str | None = None) -> None:
         await self.store.send_messages([TaskMessage(instance_id, event, execution_id=execution_id)])
 
+    async def _send_to_active(self, instance_id: str, action: str, event: HistoryEvent) -> None:
+        """Send `event` to a running instance; 404 / 410 otherwise. On this host's own embedded hub the
+        message and the episode it wakes share one commit when the instance is idle (fewer writes, and
+        a raise returns once its event is in the history)."""
+        message = TaskMessage(instance_id, event)
+        if self.deliver_inline is not None:
+            check = functools.partial(_check_status, instance_id, action, _ACTIVE)
+            if await self.deliver_inline(message, check):
+                return
+        await self._require(instance_id, action, _ACTIVE)
+        await self.store.send_messages([message])
+
     async def terminate(self, instance_id: str, reason: str | None) -> None:
-        await self._require(instance_id, "terminate", _ACTIVE)
         now = format_timestamp(self._now())
-        await self._send(
-            instance_id, HistoryEvent(EventType.EXECUTION_TERMINATED, timestamp=now, input=reason)
-        )
+        event = HistoryEvent(EventType.EXECUTION_TERMINATED, timestamp=now, input=reason)
+        await self._send_to_active(instance_id, "terminate", event)
 
     async def suspend(self, instance_id: str, reason: str | None) -> None:
-        await self._require(instance_id, "suspend", _ACTIVE)
         now = format_timestamp(self._now())
-        await self._send(
-            instance_id, HistoryEvent(EventType.EXECUTION_SUSPENDED, timestamp=now, reason=reason)
-        )
+        event = HistoryEvent(EventType.EXECUTION_SUSPENDED, timestamp=now, reason=reason)
+        await self._send_to_active(instance_id, "suspend", event)
 
     async def resume(self, instance_id: str, reason: str | None) -> None:
-        await self._require(instance_id, "resume", _ACTIVE)
         now = format_timestamp(self._now())
-        await self._send(instance_id, HistoryEvent(EventType.EXECUTION_RESUMED, timestamp=now, reason=reason))
+        event = HistoryEvent(EventType.EXECUTION_RESUMED, timestamp=now, reason=reason)
+        await self._send_to_active(instance_id, "resume", event)
 
     async def raise_event(self, instance_id: str, event_name: str, data_text: str | None) -> None:
         """`data_text` is the event payload as compact JSON text, stored as EventRaised.Input."""
-        await self._require(instance_id, "raise an event to", _ACTIVE)
         now = format_timestamp(self._now())
-        await self._send(
-            instance_id, HistoryEvent(EventType.EVENT_RAISED, timestamp=now, name=event_name, input=data_text)
-        )
+        event = HistoryEvent(EventType.EVENT_RAISED, timestamp=now, name=event_name, input=data_text)
+        await self._send_to_active(instance_id, "raise an event to", event)
 
     async def rewind(self, instance_id: str, reason: str | None) -> None:
         state = await self.store.get_instance(instance_id)
@@ -278,5 +289,15 @@ class DurableClientService:
 _ACTIVE = frozenset(
     {RuntimeStatus.RUNNING, RuntimeStatus.PENDING, RuntimeStatus.SUSPENDED, RuntimeStatus.CONTINUED_AS_NEW}
 )
+
+
+def _check_status(
+    instance_id: str, action: str, allowed: frozenset[RuntimeStatus], state: InstanceState | None
+) -> None:
+    if state is None:
+        raise InstanceNotFoundError(instance_id)
+    if state.runtime_status not in allowed:
+        raise InstanceNotRunningError(instance_id, state.runtime_status, action)
+
 
 __all__ = ["DurableClientService", "ClientError", "InstanceNotFoundError", "InstanceNotRunningError"]

@@ -253,6 +253,7 @@ class DurableHost:
             telemetry=self.telemetry,
         )
         self._orchestrations = orchestrations
+        self.client.deliver_inline = orchestrations.deliver_inline
         self._loops = [orchestrations, activities, *self._queue_trigger_loops()]
         self._loop_tasks = [asyncio.create_task(loop.run()) for loop in self._loops]
         web_app = build_web_app(
@@ -277,6 +278,7 @@ class DurableHost:
 
     async def stop(self) -> None:
         """Stop taking work, let running invocations finish and commit, then close the store."""
+        self.client.deliver_inline = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -27,12 +27,12 @@ from azure.durable_functions.models.actions.CompoundAction import CompoundAction
 from azure.durable_functions.models.actions.CreateTimerAction import CreateTimerAction
 from azure.durable_functions.models.DurableOrchestrationContext import DurableOrchestrationContext
 from azure.durable_functions.models.history.HistoryEvent import HistoryEvent as SdkHistoryEvent
-from azure.durable_functions.models.ReplaySchema import ReplaySchema
 from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
 from azure.durable_functions.models.utils.df_serialization import df_dumps
 from azure.durable_functions.orchestrator import Orchestrator
 
 from ..app.spec import FunctionSpec
+from ..engine.actions import OrchestratorOutput
 from ..engine.history import EventType, HistoryEvent, dumps_event
 from ..engine.orchestration import OrchestrationEpisode
 from ..engine.replay import ReplayCheckpoint
@@ -67,6 +67,8 @@ class ExtendedSessions:
         self.capacity = capacity
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._pending: dict[str, OrchestrationEpisode] = {}  # instance id -> episode being invoked
+        # instance id -> the state an episode's invocation left, already parsed (its text is not built)
+        self._outputs: dict[str, OrchestratorOutput] = {}
         self._specs: dict[int, tuple[FunctionSpec, FunctionSpec]] = {}
         self.full_replays = 0
         self.resumed = 0
@@ -103,6 +105,11 @@ class ExtendedSessions:
         self._pending[episode.instance_id] = episode
         return episode.instance_id
 
+    def take_output(self, instance_id: str) -> OrchestratorOutput | None:
+        """The parsed state of the invocation that just ran through the session, if it made one (then
+        the text it returned is a stub and this is what to apply)."""
+        return self._outputs.pop(instance_id, None)
+
     def replayed(self, episode: OrchestrationEpisode) -> None:
         """Keep the host-side replay of the episode just applied with the instance's session."""
         session = self._sessions.get(episode.instance_id)
@@ -112,6 +119,7 @@ class ExtendedSessions:
     def evict(self, instance_id: str) -> None:
         self._sessions.pop(instance_id, None)
         self._pending.pop(instance_id, None)
+        self._outputs.pop(instance_id, None)
 
     def expire_idle(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -123,10 +131,16 @@ class ExtendedSessions:
 
     # -- on the orchestrator thread --------------------------------------------------------------------
     def _run(self, handle: Callable[..., str], key: str) -> str:
-        return self.run(handle, self._pending.pop(key))
+        """Through the invoker, whose result is text: a parsed state waits for `take_output`."""
+        state = self.run(handle, self._pending.pop(key))
+        if isinstance(state, OrchestratorOutput):
+            self._outputs[key] = state
+            return _PARSED_STUB
+        return state
 
-    def run(self, handle: Callable[..., str], episode: OrchestrationEpisode) -> str:
-        """The SDK's orchestrator state for this episode, as `handle(episode.trigger_payload())` gives it."""
+    def run(self, handle: Callable[..., str], episode: OrchestrationEpisode) -> OrchestratorOutput | str:
+        """The SDK's orchestrator state for this episode, as `handle(episode.trigger_payload())` gives it
+        (text), or already parsed when the session resumed (what parsing that text would give)."""
         assert episode.state is not None
         events = [*episode.past, *episode.new]
         session = self._sessions.pop(episode.instance_id, None)
@@ -171,7 +185,7 @@ class ExtendedSessions:
         return _Session(episode.state.execution_id, orchestrator, context, 0, _event_key(events[0]), 0.0)
 
     @staticmethod
-    def _resume(session: _Session, events: list[HistoryEvent]) -> str:
+    def _resume(session: _Session, events: list[HistoryEvent]) -> OrchestratorOutput | str:
         """The executor's replay loop over the unseen events only."""
         executor = session.orchestrator.task_orchestration_executor
         new_from = next(
@@ -186,50 +200,79 @@ class ExtendedSessions:
             executor.process_event(event)
             if executor.has_execution_completed:
                 break
-        return session.actions.state_text(executor, session.context)
+        return session.actions.state(executor, session.context)
+
+
+# What a resumed invocation returns when it left its state parsed (`take_output`): not applied as such.
+_PARSED_STUB = '{"isDone":false,"actions":[]}'
 
 
 class _ActionTexts:
-    """The SDK's OrchestratorState as text, without re-encoding every action each episode.
+    """The SDK's OrchestratorState, parsed, without re-encoding and re-parsing every action each episode.
 
-    The SDK serialises all actions since the start on every episode. Within a session an action object
-    never changes once added, except that a timer can be cancelled later; so each one's JSON text is
-    kept, and redone only for an action holding a timer whose flag changed.
+    The SDK serialises all actions since the start on every episode, and the host would parse them all
+    again: O(n) per episode, O(n^2) for an orchestration that waits for n events. Within a session the
+    SDK only appends actions, and an action never changes once added, except that a timer can be
+    cancelled later. So the decoded JSON of each is kept, in the SDK's groups, and only appended
+    actions and timers whose flag changed are encoded; the same objects come back every episode, which
+    the host-side replay recognises at once.
     """
 
     def __init__(self) -> None:
-        self._texts: dict[int, tuple[Action, str]] = {}  # id(action) -> (action, its JSON)
-        self._timers: list[tuple[Action, CreateTimerAction, bool]] = []  # (top action, timer, flag seen)
+        self._groups: list[list[dict[str, Any]]] = []  # decoded actions, as the SDK groups them
+        self._sources: list[list[Action]] = []  # the SDK's action objects they were made from
+        self._timers: list[tuple[int, int, CreateTimerAction, bool]] = []  # (group, index, timer, flag seen)
 
-    def state_text(self, executor: TaskOrchestrationExecutor, context: DurableOrchestrationContext) -> str:
+    def state(
+        self, executor: TaskOrchestrationExecutor, context: DurableOrchestrationContext
+    ) -> OrchestratorOutput | str:
+        """What parsing the SDK's state text would give; the SDK's own text for a failure."""
         if executor.exception is not None or not _serialisable(executor.output):
             return executor.get_orchestrator_state_str()  # the SDK builds (or raises) the failure
-        self._refresh_cancelled()
-        groups = ",".join("[" + ",".join(self._text(a) for a in group) + "]" for group in context._actions)
-        parts = ['"isDone":' + ("true" if executor.orchestration_invocation_succeeded else "false")]
-        if context._replay_schema != ReplaySchema.V1:
-            parts.append(f'"schemaVersion":{context._replay_schema.value}')
-        parts.append('"actions":[' + groups + "]")
-        if executor.output is not None:
-            parts.append('"output":' + df_dumps(executor.output))
-        if context.custom_status:
-            parts.append('"customStatus":' + df_dumps(context.custom_status))
-        return "{" + ",".join(parts) + "}"
+        output, custom = executor.output, context.custom_status
+        return OrchestratorOutput(
+            is_done=bool(executor.orchestration_invocation_succeeded),
+            actions=self._actions(context._actions),
+            schema_version=context._replay_schema.value,
+            output=json.loads(df_dumps(output)) if output is not None else None,
+            has_output=output is not None,
+            custom_status=json.loads(df_dumps(custom)) if custom else None,
+            has_custom_status=bool(custom),
+        )
 
-    def _text(self, action: Action) -> str:
-        cached = self._texts.get(id(action))
-        if cached is not None and cached[0] is action:
-            return cached[1]
-        text = json.dumps(action.to_json())
-        self._texts[id(action)] = (action, text)
-        self._timers.extend((action, t, t.is_cancelled) for t in _timers_in(action))
-        return text
-
-    def _refresh_cancelled(self) -> None:
-        for index, (top, timer, seen) in enumerate(self._timers):
+    def _actions(self, groups: list[list[Action]]) -> list[list[dict[str, Any]]]:
+        for g, group in enumerate(groups):
+            if g == len(self._groups):
+                self._groups.append([])
+                self._sources.append([])
+            known = self._sources[g]
+            if len(group) < len(known) or (known and group[len(known) - 1] is not known[-1]):
+                self._forget(g)  # not only appended to (never seen from the SDK): encode it again
+                known = self._sources[g]
+            for index in range(len(known), len(group)):
+                self._add(g, index, group[index])
+        for g, index, timer, seen in list(self._timers):
             if timer.is_cancelled != seen:
-                self._texts.pop(id(top), None)
-                self._timers[index] = (top, timer, timer.is_cancelled)
+                self._groups[g][index] = _decoded(self._sources[g][index])
+                self._timers.remove((g, index, timer, seen))
+                self._timers.append((g, index, timer, timer.is_cancelled))
+        # Fresh outer lists: the replay keeps the previous episode's to compare with.
+        return [list(decoded) for decoded in self._groups[: len(groups)]]
+
+    def _add(self, g: int, index: int, action: Action) -> None:
+        self._sources[g].append(action)
+        self._groups[g].append(_decoded(action))
+        self._timers.extend((g, index, t, t.is_cancelled) for t in _timers_in(action))
+
+    def _forget(self, g: int) -> None:
+        self._groups[g], self._sources[g] = [], []
+        self._timers = [t for t in self._timers if t[0] != g]
+
+
+def _decoded(action: Action) -> dict[str, Any]:
+    """The action as the SDK's state text decodes."""
+    value: dict[str, Any] = json.loads(json.dumps(action.to_json()))
+    return value
 
 
 def _timers_in(action: Action) -> list[CreateTimerAction]:

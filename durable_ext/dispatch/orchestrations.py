@@ -21,7 +21,13 @@ from ..engine.history import EventType, parse_timestamp
 from ..engine.messages import TaskMessage
 from ..engine.orchestration import EpisodeCommit, EpisodeOptions, OrchestrationEpisode
 from ..engine.tracecontext import TRACE_CONTEXT_KEY
-from ..store.base import ActivityWorkItem, OrchestrationWorkItem, TaskHubStore
+from ..store.base import (
+    ActivityWorkItem,
+    InlineMessageDelivery,
+    InstanceCheck,
+    OrchestrationWorkItem,
+    TaskHubStore,
+)
 from ..telemetry import Telemetry
 from .extended_sessions import ExtendedSessions, InlineExecutor
 from .loop import WorkLoop
@@ -70,6 +76,18 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         """Apply an activity's result right away in one commit with the episode it wakes (the serial
         fast path). False when the instance is busy: the caller completes the activity as usual."""
         item = await self.store.lock_orchestration_with(response.instance_id, [response], completed_work)
+        if item is None:
+            return False
+        await self.process(item)
+        return True
+
+    async def deliver_inline(self, message: TaskMessage, check: InstanceCheck) -> bool:
+        """A client's message (a raised event, a terminate) applied at once, in one commit with the
+        episode it wakes. False when the store has no such path or the instance is busy: the caller
+        sends the message as usual. `check`'s error (no such instance, not running) propagates."""
+        if not isinstance(self.store, InlineMessageDelivery):
+            return False
+        item = await self.store.lock_orchestration_for(message, check)
         if item is None:
             return False
         await self.process(item)
@@ -186,8 +204,12 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
             result = await self._invoke_on_orchestrator_thread(sessions.spec_for(spec), key)
         else:
             result = await self._invoke_on_orchestrator_thread(spec, episode.trigger_payload())
+        parsed = sessions.take_output(episode.instance_id) if sessions is not None else None
         if result.error is not None:
             episode.apply_exception(result.error)
+        elif parsed is not None:
+            episode.apply_result(parsed)
+            sessions.replayed(episode)  # type: ignore[union-attr]  # parsed only comes from a session
         elif result.return_value is None:
             episode.apply_exception(
                 ValueError("the orchestrator returned nothing (is it wrapped with Orchestrator.create?)")

@@ -56,7 +56,10 @@ class OrchestratorOutput:
 
 
 def parse_orchestrator_output(payload: Any) -> OrchestratorOutput:
-    """Parse the SDK's `OrchestratorState` (JSON text or an already-decoded dict)."""
+    """Parse the SDK's `OrchestratorState` (JSON text or an already-decoded dict; an already parsed
+    one is returned as it is)."""
+    if isinstance(payload, OrchestratorOutput):
+        return payload
     data = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
     if not isinstance(data, dict) or "isDone" not in data:
         raise ValueError("the orchestrator did not return an OrchestratorState object (no 'isDone')")

@@ -210,7 +210,7 @@ class _Replayer:
         if len(listed) < len(self.seen):
             raise _CannotResume
         for index, (before, now) in enumerate(zip(self.seen, listed, strict=False)):
-            if before != now:
+            if before is not now and before != now:  # extended sessions hand the same objects again
                 if schema_version >= 1:
                     self._refresh(self.top[index], now)
                 else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -146,6 +146,23 @@ class TaskHubStore(Protocol):
     async def purge_instances(
         self, created_from: datetime, created_to: datetime | None, statuses: frozenset[RuntimeStatus]
     ) -> int: ...
+
+
+InstanceCheck = Callable[[InstanceState | None], None]
+"""Raises to refuse a message for an instance in that state (e.g. an event for a completed instance)."""
+
+
+@runtime_checkable
+class InlineMessageDelivery(Protocol):
+    """A store that can lock an idle instance together with a message a client sends, so one commit
+    records the message and the episode it wakes (the embedded store: it is the hub's only writer)."""
+
+    async def lock_orchestration_for(
+        self, message: TaskMessage, check: InstanceCheck
+    ) -> OrchestrationWorkItem | None:
+        """The instance locked with `message` in memory, after `check` accepted its stored state (its
+        error propagates, nothing locked). None when the instance is busy: send the message instead."""
+        ...
 
 
 @runtime_checkable

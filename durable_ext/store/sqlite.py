@@ -11,6 +11,7 @@ import base64
 import fcntl
 import json
 import sqlite3
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from ..engine.status import InstanceState, RuntimeStatus
 from .base import (
     RUNNING_STATES,
     ActivityWorkItem,
+    InstanceCheck,
     InstanceExistsError,
     InstancePage,
     InstanceQuery,
@@ -75,6 +77,7 @@ CONTROL = "control"
 HISTORY_CACHE_INSTANCES = 10_000
 FAN_IN_HOLD_SECONDS = 0.05  # the most a result waits for its siblings before its episode runs anyway
 CANDIDATES = 64  # instances looked at per lock, beyond those already locked
+DIRECT_LOCKED_WORK = 16  # activity locks are taken on the caller's thread only below this many locked
 WORK = "work"
 
 
@@ -109,6 +112,9 @@ class SqliteTaskHubStore:
         self.work_signal = WorkSignal()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None
+        # Held by whoever uses the connection: the store thread, or the event loop's thread for a
+        # short read it could start at once (see `_read`).
+        self._conn_lock = threading.Lock()
         self._lock_file: Any = None
         self._locked_instances: set[str] = set()
         self._pending_writes: deque[
@@ -152,6 +158,14 @@ class SqliteTaskHubStore:
             batch.append(self._pending_writes.popleft())
         if not batch:
             return
+        with self._conn_lock:
+            self._flush_batch(loop, batch)
+
+    def _flush_batch(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[Callable[[sqlite3.Connection], Any], Callable[[], None] | None, Any]],
+    ) -> None:
         conn = self._conn
         assert conn is not None, "store is not open"
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
@@ -178,9 +192,23 @@ class SqliteTaskHubStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, fn)
 
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A short read (or a lock taken by reading): done on the caller's thread when the connection
+        is free this instant, since handing it to the store thread and back costs more than the query
+        (~0.1 ms of thread wake-ups here); otherwise queued like any other call. Either way it holds
+        the connection alone, so the in-memory lock bookkeeping stays serialised with every write."""
+        if self._conn_lock.acquire(blocking=False):
+            try:
+                assert self._conn is not None, "store is not open"
+                return fn(self._conn)
+            finally:
+                self._conn_lock.release()
+        return await self._run(fn)
+
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        assert self._conn is not None, "store is not open"
-        return fn(self._conn)
+        with self._conn_lock:
+            assert self._conn is not None, "store is not open"
+            return fn(self._conn)
 
     def _now(self) -> float:
         return _epoch(self.clock.now())
@@ -191,7 +219,8 @@ class SqliteTaskHubStore:
             self._take_ownership()
 
         def connect() -> None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            # Used from the event loop's thread too, never at the same time (`_conn_lock`).
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # every commit reaches the disk: kill -9 loses nothing
             conn.executescript(_SCHEMA)
@@ -218,9 +247,10 @@ class SqliteTaskHubStore:
             return  # already closed
 
         def disconnect() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            with self._conn_lock:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
         self._executor.shutdown(wait=True)
@@ -313,9 +343,12 @@ class SqliteTaskHubStore:
                 "WHERE instance_id = ? AND queue = ? AND visible_at <= ? ORDER BY id",
                 (instance_id, CONTROL, now),
             ).fetchall()
+            item = self._work_item(conn, instance_id, rows, [], [])
             self._locked_instances.add(instance_id)
-            return self._work_item(conn, instance_id, rows, [], [])
+            return item
 
+        # On the store thread: its query groups every visible control message, which a fan-in of
+        # thousands of results makes too long to hold the event loop for.
         return await self._run(take)
 
     def _work_item(
@@ -325,15 +358,34 @@ class SqliteTaskHubStore:
         rows: list[Any],
         extra: Sequence[TaskMessage],
         completed_work: list[ActivityWorkItem],
+        instance: InstanceState | None = None,
     ) -> OrchestrationWorkItem:
         messages = [TaskMessage(instance_id, loads_event(r[2]), execution_id=r[1]) for r in rows]
         return OrchestrationWorkItem(
             instance_id=instance_id,
-            instance=_read_instance(conn, instance_id),
+            instance=instance or _read_instance(conn, instance_id),
             history=self._cached_history(conn, instance_id),
             messages=[*messages, *extra],
             lock=_EpisodeLock([r[0] for r in rows] + [None] * len(extra), [w.lock for w in completed_work]),
         )
+
+    def _lock_with(
+        self,
+        conn: sqlite3.Connection,
+        instance_id: str,
+        extra: Sequence[TaskMessage],
+        completed_work: list[ActivityWorkItem],
+        instance: InstanceState | None = None,
+    ) -> OrchestrationWorkItem:
+        """Lock an idle instance with in-memory messages after the ones already queued for it."""
+        rows = conn.execute(
+            "SELECT id, execution_id, event FROM messages "
+            "WHERE instance_id = ? AND queue = ? AND visible_at <= ? ORDER BY id",
+            (instance_id, CONTROL, self._now()),
+        ).fetchall()
+        item = self._work_item(conn, instance_id, rows, extra, completed_work, instance)
+        self._locked_instances.add(instance_id)  # once nothing can fail: a failed read locks nothing
+        return item
 
     async def lock_orchestration_with(
         self, instance_id: str, messages: Sequence[TaskMessage], completed_work: ActivityWorkItem
@@ -348,19 +400,25 @@ class SqliteTaskHubStore:
                 conn, instance_id, completed_work.lock
             ):
                 return None  # busy, or a fan-out still running: its results gather for one episode
-            self._locked_instances.add(instance_id)
-            rows = conn.execute(
-                "SELECT id, execution_id, event FROM messages "
-                "WHERE instance_id = ? AND queue = ? AND visible_at <= ? ORDER BY id",
-                (instance_id, CONTROL, self._now()),
-            ).fetchall()
-            return self._work_item(conn, instance_id, rows, messages, [completed_work])
+            return self._lock_with(conn, instance_id, messages, [completed_work])
 
-        try:
-            return await self._run(take)
-        except BaseException:
-            self._locked_instances.discard(instance_id)
-            raise
+        return await self._read(take)
+
+    async def lock_orchestration_for(
+        self, message: TaskMessage, check: InstanceCheck
+    ) -> OrchestrationWorkItem | None:
+        """Fast path for a client's message (a raised event): one hop checks the instance and locks it
+        with the message in memory, and the episode's commit is the message's only write."""
+        instance_id = message.instance_id
+
+        def take(conn: sqlite3.Connection) -> OrchestrationWorkItem | None:
+            if instance_id in self._locked_instances:
+                return None
+            instance = _read_instance(conn, instance_id)
+            check(instance)  # raises to refuse, before anything is locked
+            return self._lock_with(conn, instance_id, [message], [], instance)
+
+        return await self._read(take)
 
     def _has_other_work(
         self, conn: sqlite3.Connection, instance_id: str, except_id: int | None = None
@@ -506,7 +564,8 @@ class SqliteTaskHubStore:
                 for row in free
             ]
 
-        return await self._run(take)
+        # Directly only while few are locked: the query reads past every locked one first.
+        return await (self._read(take) if len(self._locked_work) < DIRECT_LOCKED_WORK else self._run(take))
 
     async def complete_activity(self, item: ActivityWorkItem, response: TaskMessage) -> None:
         def write(conn: sqlite3.Connection) -> tuple[bool, bool]:
@@ -539,13 +598,13 @@ class SqliteTaskHubStore:
     async def next_visible_time(self) -> datetime | None:
         if self._next_future is not None and self._next_future <= self._now():
             # That one is due now: find the next from the table (once per timer, not per idle loop).
-            self._next_future = await self._run(lambda conn: _earliest_future(conn, self._now()))
+            self._next_future = await self._read(lambda conn: _earliest_future(conn, self._now()))
         times = [t for t in (self._next_future, self._held_until) if t is not None]
         return _from_epoch(min(times)) if times else None
 
     # -- queries -------------------------------------------------------------------------------------
     async def get_instance(self, instance_id: str) -> InstanceState | None:
-        return await self._run(lambda conn: _read_instance(conn, instance_id))
+        return await self._read(lambda conn: _read_instance(conn, instance_id))
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
         return await self._run(lambda conn: _read_history(conn, instance_id))
