@@ -60,15 +60,17 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
         self.telemetry = telemetry or Telemetry()
         self._http: aiohttp.ClientSession | None = None
         self._prefetched: deque[ActivityWorkItem] = deque()
+        # Checked once: isinstance against a protocol is slow enough to show on every lock.
+        self._batch_store = store if isinstance(store, BatchActivityLocking) else None
 
     async def lock_next(self) -> ActivityWorkItem | None:
         if self._prefetched:
             return self._prefetched.popleft()
-        if not isinstance(self.store, BatchActivityLocking):
+        if self._batch_store is None:
             return await self.store.lock_next_activity()
         # One store call locks as many as may run at once: under a fan-out, a lock per call would
         # make the store's thread the bottleneck. What does not run yet waits here, locked.
-        items = await self.store.lock_next_activities(self.max_concurrent)
+        items = await self._batch_store.lock_next_activities(self.max_concurrent)
         if not items:
             return None
         self._prefetched.extend(items[1:])

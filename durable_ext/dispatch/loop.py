@@ -16,6 +16,7 @@ from ..store.base import TaskHubStore, WorkSignal
 
 T = TypeVar("T")
 MIN_POLL_SECONDS = 0.05
+DUE_RETRY_SECONDS = 0.002
 
 
 class Runnable(Protocol):
@@ -105,7 +106,10 @@ class WorkLoop(ABC, Generic[T]):
         timeout = self._backoff
         next_visible = await self.store.next_visible_time()
         if next_visible is not None:
-            timeout = min(timeout, max(0.0, (next_visible - self.clock.now()).total_seconds()))
+            # A message already due was not lockable just now (its instance is busy): look again
+            # shortly rather than at once, which would spin until that instance is free.
+            due_in = (next_visible - self.clock.now()).total_seconds()
+            timeout = min(timeout, max(DUE_RETRY_SECONDS, due_in))
         return timeout
 
     @property

@@ -60,6 +60,8 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         self.stats = stats or DispatchStats()
         self.telemetry = telemetry or Telemetry()
         self.sessions = sessions
+        # Checked once: isinstance against a protocol costs more than the rest of a fast path's setup.
+        self._inline_store = store if isinstance(store, InlineMessageDelivery) else None
         self._orchestrator_thread: Executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="orchestrator"
         )
@@ -85,9 +87,9 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         """A client's message (a raised event, a terminate) applied at once, in one commit with the
         episode it wakes. False when the store has no such path or the instance is busy: the caller
         sends the message as usual. `check`'s error (no such instance, not running) propagates."""
-        if not isinstance(self.store, InlineMessageDelivery):
+        if self._inline_store is None:
             return False
-        item = await self.store.lock_orchestration_for(message, check)
+        item = await self._inline_store.lock_orchestration_for(message, check)
         if item is None:
             return False
         await self.process(item)

@@ -209,8 +209,11 @@ class _Replayer:
             raise _CannotResume
         if len(listed) < len(self.seen):
             raise _CannotResume
-        for index, (before, now) in enumerate(zip(self.seen, listed, strict=False)):
-            if before is not now and before != now:  # extended sessions hand the same objects again
+        # Extended sessions hand the same objects again: one C-level comparison (identity first) covers
+        # the usual case of nothing changed, and only otherwise is each action looked at.
+        unchanged = listed[: len(self.seen)] == self.seen
+        for index, (before, now) in enumerate(zip([] if unchanged else self.seen, listed, strict=False)):
+            if before is not now and before != now:
                 if schema_version >= 1:
                     self._refresh(self.top[index], now)
                 else:

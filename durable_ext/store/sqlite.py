@@ -200,9 +200,13 @@ class SqliteTaskHubStore:
         if self._conn_lock.acquire(blocking=False):
             try:
                 assert self._conn is not None, "store is not open"
-                return fn(self._conn)
+                result = fn(self._conn)
             finally:
                 self._conn_lock.release()
+            # Still a suspension point, as the hop was: a caller polling in a loop must not starve the
+            # other tasks of the event loop.
+            await asyncio.sleep(0)
+            return result
         return await self._run(fn)
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -113,3 +113,18 @@ def test_a_read_waits_while_the_store_thread_holds_the_connection(tmp_path: Path
         assert state is not None and state.instance_id == "order-1"
 
     with_store(tmp_path, body)
+
+
+def test_reads_answered_at_once_still_let_other_tasks_run(tmp_path: Path) -> None:
+    """A loop polling the store must not starve the event loop (it would, if a read answered on the
+    caller's thread never suspended)."""
+
+    async def body(store: SqliteTaskHubStore, clock: FakeClock) -> None:
+        other = asyncio.ensure_future(asyncio.sleep(0, result="ran"))
+        for _ in range(1000):  # a poller that only awaits the store
+            await store.get_instance("order-1")
+            if other.done():
+                break
+        assert other.done() and other.result() == "ran"
+
+    with_store(tmp_path, body)
