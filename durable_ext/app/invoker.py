@@ -6,14 +6,28 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from azure.functions.meta import Datum, get_binding_registry
 
 from durable_ext.app.context import THREAD_LOCAL, InvocationContext, Out
 from durable_ext.app.signature import ParamPlan, plan_parameters
 from durable_ext.app.spec import BindingSpec, FunctionSpec, InvocationRequest, InvocationResult, Invoker
+
+T = TypeVar("T")
+
+
+class InlineExecutor(Executor):
+    """Runs each call at once on the submitting thread (the event loop's, for orchestrator code)."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting caller, as a pool thread would
+            future.set_exception(exc)
+        return future
 
 
 class InProcessInvoker:
@@ -37,7 +51,10 @@ class InProcessInvoker:
                 _encode_results(plan, value, outs, result)
             else:
                 call = functools.partial(_run_sync, request, plan, result)
-                await asyncio.get_running_loop().run_in_executor(executor or self._pool, call)
+                if isinstance(executor, InlineExecutor):
+                    call()  # no future to wrap and no loop wake-up to wait for
+                else:
+                    await asyncio.get_running_loop().run_in_executor(executor or self._pool, call)
         except (Exception, SystemExit) as exc:  # user code must never take the host down
             result.error = exc
             result.return_value = None

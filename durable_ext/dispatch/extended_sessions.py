@@ -18,7 +18,6 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -289,15 +288,3 @@ def _serialisable(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-class InlineExecutor(Executor):
-    """Runs each call at once on the submitting thread (the event loop's, for orchestrator code)."""
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        future: Future[T] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed to the awaiting caller, as a pool thread would
-            future.set_exception(exc)
-        return future

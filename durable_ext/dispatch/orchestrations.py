@@ -13,6 +13,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 from azure.functions.meta import Datum
 
+from ..app.invoker import InlineExecutor
 from ..app.loader import LoadedApp
 from ..app.spec import FunctionSpec, InvocationRequest, InvocationResult, Invoker
 from ..clock import Clock
@@ -29,7 +30,7 @@ from ..store.base import (
     TaskHubStore,
 )
 from ..telemetry import Telemetry
-from .extended_sessions import ExtendedSessions, InlineExecutor
+from .extended_sessions import ExtendedSessions
 from .loop import WorkLoop
 from .stats import DispatchStats
 

@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -138,13 +138,26 @@ class SqliteTaskHubStore:
         return await self._run(fn)
 
     async def write(
-        self, fn: Callable[[sqlite3.Connection], T], after_commit: Callable[[], None] | None = None
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        after_commit: Callable[[], None] | None = None,
+        *,
+        direct: bool = False,
     ) -> T:
         """Run `fn` atomically. Writes waiting at the same moment share one transaction and one fsync
         (group commit), each inside its own savepoint, so one failing write does not undo the others.
-        `after_commit` runs on the store thread once the data is durable."""
+        `after_commit` runs once the data is durable, on the thread that committed.
+
+        `direct`: commit on the caller's thread when no other write waits and the connection is free,
+        saving the two thread hand-overs; for a write a client is waiting on, with nothing to share it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        if direct and not self._pending_writes and self._conn_lock.acquire(blocking=False):
+            try:
+                _resolve(self._flush_batch([(fn, after_commit, future)]))
+            finally:
+                self._conn_lock.release()
+            return await future
         self._pending_writes.append((fn, after_commit, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -159,13 +172,12 @@ class SqliteTaskHubStore:
         if not batch:
             return
         with self._conn_lock:
-            self._flush_batch(loop, batch)
+            outcomes = self._flush_batch(batch)
+        loop.call_soon_threadsafe(_resolve, outcomes)
 
     def _flush_batch(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        batch: list[tuple[Callable[[sqlite3.Connection], Any], Callable[[], None] | None, Any]],
-    ) -> None:
+        self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Callable[[], None] | None, Any]]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
         conn = self._conn
         assert conn is not None, "store is not open"
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
@@ -186,13 +198,13 @@ class SqliteTaskHubStore:
         for (_, after_commit, _), (_, _, error) in zip(batch, outcomes, strict=True):
             if after_commit is not None and error is None:
                 after_commit()
-        loop.call_soon_threadsafe(_resolve, outcomes)
+        return outcomes
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, fn)
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], *, polled: bool = True) -> T:
         """A short read (or a lock taken by reading): done on the caller's thread when the connection
         is free this instant, since handing it to the store thread and back costs more than the query
         (~0.1 ms of thread wake-ups here); otherwise queued like any other call. Either way it holds
@@ -203,9 +215,10 @@ class SqliteTaskHubStore:
                 result = fn(self._conn)
             finally:
                 self._conn_lock.release()
-            # Still a suspension point, as the hop was: a caller polling in a loop must not starve the
-            # other tasks of the event loop.
-            await asyncio.sleep(0)
+            if polled:
+                # Still a suspension point, as the hop was: a caller polling in a loop must not starve
+                # the other tasks of the event loop.
+                await asyncio.sleep(0)
             return result
         return await self._run(fn)
 
@@ -406,7 +419,7 @@ class SqliteTaskHubStore:
                 return None  # busy, or a fan-out still running: its results gather for one episode
             return self._lock_with(conn, instance_id, messages, [completed_work])
 
-        return await self._read(take)
+        return await self._read(take, polled=False)  # once per activity result, never in a loop
 
     async def lock_orchestration_for(
         self, message: TaskMessage, check: InstanceCheck
@@ -420,9 +433,11 @@ class SqliteTaskHubStore:
                 return None
             instance = _read_instance(conn, instance_id)
             check(instance)  # raises to refuse, before anything is locked
-            return self._lock_with(conn, instance_id, [message], [], instance)
+            item = self._lock_with(conn, instance_id, [message], [], instance)
+            item.lock = replace(item.lock, client_waits=True)
+            return item
 
-        return await self._read(take)
+        return await self._read(take, polled=False)  # once per client request, never in a loop
 
     def _has_other_work(
         self, conn: sqlite3.Connection, instance_id: str, except_id: int | None = None
@@ -492,7 +507,8 @@ class SqliteTaskHubStore:
                 self._remember_history(item.instance_id, [*base, *commit.history])
 
         try:
-            signals = await self.write(write, after_commit=remember)
+            # A client's request waits on this commit: with the connection free, commit it at once.
+            signals = await self.write(write, after_commit=remember, direct=lock.client_waits)
         finally:
             self._locked_instances.discard(item.instance_id)
             self._locked_work.difference_update(lock.work_ids)
@@ -669,6 +685,7 @@ class SqliteTaskHubStore:
 class _EpisodeLock:
     message_ids: list[int | None]  # None: a message handed over in memory, not (yet) stored
     work_ids: list[int]  # activity work items this episode's commit also deletes
+    client_waits: bool = False  # a client's message came in memory: its request waits for the commit
 
 
 def _earliest_future(conn: sqlite3.Connection, now: float) -> float | None:
