@@ -29,7 +29,7 @@ from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .azurite import AzuriteStartError, start_azurite
+from .azurite import AzuriteStartError, RunningAzurite, start_azurite
 from .azurite_rate import measure_raw_rates
 from .floors import measure_floors
 from .model import WORKLOADS, WORKLOADS_BY_NAME, Result, Workload, WorkloadTimeout
@@ -118,6 +118,7 @@ class OurColumn:
     system: System
     store: OurStore | None
     error: str | None = None
+    emulator: RunningAzurite | None = None  # waited on after each of its cells until it is quiet
 
 
 def start_azurite_column(stack: ExitStack, quick: bool) -> tuple[OurColumn, AzuriteFigures]:
@@ -133,8 +134,9 @@ def start_azurite_column(stack: ExitStack, quick: bool) -> tuple[OurColumn, Azur
     stack.callback(azurite.stop)
     print("Azurite raw request rate ...", file=sys.stderr, flush=True)
     raw = measure_raw_rates(azurite.connection_string, azurite.process.pid, seconds=1.5 if quick else 3.0)
+    azurite.settle()
     store = azurite_store(azurite.connection_string)
-    column = OurColumn(System("ours", label, AZURITE, _version("durable_ext")), store)
+    column = OurColumn(System("ours", label, AZURITE, _version("durable_ext")), store, emulator=azurite)
     return column, AzuriteFigures(azurite.version, raw)
 
 
@@ -260,7 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if params != run.params:
                         run.ours_params[c.system.store] = params
                         print(f"  ({c.system.label}: {params})", file=sys.stderr, flush=True)
-                    run.ours[c.system.store] = ours_cell(c, run.workload, name, scratch, params)
+                    run.ours[c.system.store] = cell = ours_cell(c, run.workload, name, scratch, params)
+                    if c.emulator is not None:  # its after-work would otherwise land on the next cell
+                        cell.detail["azurite_settle_s"] = round(c.emulator.settle(), 2)
                 for p in peers:
                     key = p.system.key
                     if p.peer is None:

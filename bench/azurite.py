@@ -8,6 +8,7 @@ the default ports is neither used nor disturbed.
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 
 from durable_ext.store.azurite_launcher import (
@@ -16,6 +17,8 @@ from durable_ext.store.azurite_launcher import (
     pinned_azurite,
     start_private_azurite,
 )
+
+from .azurite_rate import cpu_seconds
 
 AzuriteStartError = AzuriteUnavailableError
 
@@ -35,6 +38,20 @@ class RunningAzurite:
 
     def stop(self) -> None:
         self.azurite.stop()
+
+    def settle(self, *, busy_share: float = 0.05, window: float = 0.25, limit: float = 10.0) -> float:
+        """Wait until the emulator is quiet (under `busy_share` of a core over `window` s), at most
+        `limit` s, and return the seconds waited. After a workload it keeps working for a while (queue
+        clean-up, garbage collection) on the same two cores, which would land on the next cell."""
+        began = time.monotonic()
+        before = cpu_seconds(self.process.pid)
+        while before is not None and time.monotonic() - began < limit:
+            time.sleep(window)
+            after = cpu_seconds(self.process.pid)
+            if after is None or after - before <= busy_share * window:
+                break
+            before = after
+        return time.monotonic() - began
 
 
 def _version() -> str | None:

@@ -51,7 +51,7 @@ class RawRate:
 Send = Callable[[int], Awaitable[object]]
 
 
-def _cpu_seconds(pid: int | None) -> float | None:
+def cpu_seconds(pid: int | None) -> float | None:
     """User + system CPU seconds of a process so far (Linux /proc; None elsewhere)."""
     if pid is None:
         return None
@@ -87,12 +87,12 @@ async def _loops(sends: list[Send], seconds: float) -> list[float]:
 async def _hammer(operation: str, sends: list[Send], seconds: float, azurite_pid: int | None) -> RawRate:
     """Warm up, then count the requests of a `seconds` window and the CPU both sides used in it."""
     await _loops(sends, WARM_UP_SECONDS)
-    cpu, azurite_cpu = _own_cpu_seconds(), _cpu_seconds(azurite_pid)
+    cpu, azurite_cpu = _own_cpu_seconds(), cpu_seconds(azurite_pid)
     started = time.perf_counter()
     latencies = await _loops(sends, seconds)
     elapsed = time.perf_counter() - started
     cpu = (_own_cpu_seconds() - cpu) / elapsed
-    azurite_after = _cpu_seconds(azurite_pid)
+    azurite_after = cpu_seconds(azurite_pid)
     azurite_share = None
     if azurite_after is not None and azurite_cpu is not None:
         azurite_share = (azurite_after - azurite_cpu) / elapsed
