@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, replace
 
 from aiohttp import web
 from azure.functions.meta import Datum
 
 from ..app.datums import http_request_datum, http_response_from_datum
-from ..app.spec import FunctionSpec, InvocationRequest, Invoker
+from ..app.spec import FunctionSpec, InvocationRequest, Invoker, new_invocation_id
 from .keys import AuthLevel, HostKeys, presented_key
 from .routes import RouteTemplate, compile_route
 from .urls import WebhookUrls
@@ -105,7 +104,7 @@ class HttpFunctions:
             ),
             **client_inputs(spec, urls),
         }
-        result = await self.invoker.invoke(InvocationRequest(spec, inputs, invocation_id=str(uuid.uuid4())))
+        result = await self.invoker.invoke(InvocationRequest(spec, inputs, invocation_id=new_invocation_id()))
         if result.error is not None:
             return web.Response(status=500)
         datum = result.return_value

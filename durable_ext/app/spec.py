@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -61,6 +63,15 @@ class FunctionSpec:
         prop = DURABLE_NAME_PROPERTY.get(self.trigger.type)
         override = self.trigger.get(prop) if prop else None
         return str(override) if override else self.name
+
+
+_INVOCATION_IDS = random.Random()  # seeded from the OS once
+
+
+def new_invocation_id() -> str:
+    """A random UUID (version 4) as text. Ids need to be unique, not secret: this skips the system
+    call `uuid.uuid4` makes for each one, which shows in every activity and episode."""
+    return str(uuid.UUID(int=_INVOCATION_IDS.getrandbits(128), version=4))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -14,7 +13,7 @@ import aiohttp
 from azure.functions.meta import Datum
 
 from ..app.loader import LoadedApp
-from ..app.spec import InvocationRequest, Invoker
+from ..app.spec import InvocationRequest, Invoker, new_invocation_id
 from ..clock import Clock
 from ..engine.history import EventType, HistoryEvent, format_timestamp
 from ..engine.messages import TaskMessage
@@ -136,7 +135,7 @@ class ActivityDispatcher(WorkLoop[ActivityWorkItem]):
         request = InvocationRequest(
             function=spec,
             inputs={spec.trigger.name: Datum(activity_input_text(scheduled.input), "string")},
-            invocation_id=str(uuid.uuid4()),
+            invocation_id=new_invocation_id(),
         )
         trace = scheduled.extras.get(TRACE_CONTEXT_KEY) or {}
         attributes = {"durabletask.type": "activity", "durabletask.instance_id": item.instance_id}

@@ -8,14 +8,13 @@ different instances overlap only while they wait on storage, bounded by
 from __future__ import annotations
 
 import logging
-import uuid
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from azure.functions.meta import Datum
 
 from ..app.invoker import InlineExecutor
 from ..app.loader import LoadedApp
-from ..app.spec import FunctionSpec, InvocationRequest, InvocationResult, Invoker
+from ..app.spec import FunctionSpec, InvocationRequest, InvocationResult, Invoker, new_invocation_id
 from ..clock import Clock
 from ..engine.entities import EntityEpisode, is_entity_id
 from ..engine.history import EventType, parse_timestamp
@@ -171,7 +170,7 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         request = InvocationRequest(
             function=spec,
             inputs={spec.trigger.name: Datum(payload, "string")},
-            invocation_id=str(uuid.uuid4()),
+            invocation_id=new_invocation_id(),
         )
         return await self.invoker.invoke(request, executor=self._orchestrator_thread)
 

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from durable_ext.engine.history import EventType, format_timestamp, parse_timestamp
+from durable_ext.engine.history import EventType, HistoryEvent, dumps_event, format_timestamp, parse_timestamp
 
 
 @pytest.mark.parametrize(
@@ -29,3 +30,19 @@ def test_parse_accepts_seven_digits_naive_and_offsets() -> None:
 def test_event_type_names() -> None:
     assert EventType.SUB_ORCHESTRATION_INSTANCE_CREATED.dtfx_name == "SubOrchestrationInstanceCreated"
     assert EventType.EXECUTION_STARTED.value == 0 and EventType.EXECUTION_REWOUND.value == 21
+
+
+def test_with_played_copies_the_event_and_its_json_shows_the_new_flag() -> None:
+    event = HistoryEvent(EventType.TASK_SCHEDULED, event_id=3, timestamp="2024-05-06T07:08:09Z", name="Hello")
+    assert '"IsPlayed":false' in dumps_event(event)  # caches the text on the event
+    played = event.with_played(True)
+    assert played.is_played and not event.is_played
+    assert played == replace(event, is_played=True)
+    assert '"IsPlayed":true' in dumps_event(played)
+    assert event.with_played(False) is event
+
+
+def test_format_timestamp_pads_every_field() -> None:
+    assert format_timestamp(datetime(1, 2, 3, 4, 5, 6)) == "0001-02-03T04:05:06Z"
+    moment = datetime(2024, 12, 31, 23, 59, 59, 100000, tzinfo=timezone(timedelta(hours=2)))
+    assert format_timestamp(moment) == "2024-12-31T21:59:59.1Z"
