@@ -12,6 +12,7 @@ Prints the table and writes bench/results/latest.json (figures, ratios ours / pe
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import platform
@@ -80,6 +81,13 @@ def select(only: Sequence[str] | None) -> list[Workload]:
     if unknown:
         raise SystemExit(f"unknown workload {unknown[0]!r}; known: {', '.join(WORKLOADS_BY_NAME)}")
     return [w for w in WORKLOADS if w.name in names]
+
+
+def settled_heap() -> None:
+    """Before each cell: collect, then freeze what is alive (earlier cells' leftovers, the peers' stores)
+    so the garbage collector does not walk it again during this cell's run, whichever system's it is."""
+    gc.collect()
+    gc.freeze()
 
 
 def guarded(label: str, body: Callable[[], Result]) -> Result:
@@ -262,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if params != run.params:
                         run.ours_params[c.system.store] = params
                         print(f"  ({c.system.label}: {params})", file=sys.stderr, flush=True)
+                    settled_heap()
                     run.ours[c.system.store] = cell = ours_cell(c, run.workload, name, scratch, params)
                     if c.emulator is not None:  # its after-work would otherwise land on the next cell
                         cell.detail["azurite_settle_s"] = round(c.emulator.settle(), 2)
@@ -270,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if p.peer is None:
                         run.peers[key] = Result.not_available(f"{p.system.label}: {p.system.error}")
                     else:
+                        settled_heap()
                         run.peers[key] = guarded(key, partial(p.peer.run, name, run.params))
             print("stopping ...", file=sys.stderr, flush=True)
     finally:
