@@ -424,8 +424,8 @@ class SqliteTaskHubStore:
     async def lock_orchestration_for(
         self, message: TaskMessage, check: InstanceCheck
     ) -> OrchestrationWorkItem | None:
-        """Fast path for a client's message (a raised event): one hop checks the instance and locks it
-        with the message in memory, and the episode's commit is the message's only write."""
+        """Fast path for a client's message (a raised event): one store call checks the instance and
+        locks it with the message in memory, and the episode's commit is the message's only write."""
         instance_id = message.instance_id
 
         def take(conn: sqlite3.Connection) -> OrchestrationWorkItem | None:
