@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,17 @@ def unique_hub(prefix: str = "Test") -> str:
 
 
 StoreMaker = Callable[..., AzureStorageTaskHubStore]
+
+
+@asynccontextmanager
+async def opened(make: StoreMaker, **kwargs: Any) -> AsyncIterator[AzureStorageTaskHubStore]:
+    """A store from `make`, opened for the block and closed after it."""
+    store = make(**kwargs)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -24,22 +22,12 @@ from durable_ext.engine.status import InstanceState, RuntimeStatus
 from durable_ext.store.azure import AzureStorageTaskHubStore
 from durable_ext.store.azure.naming import fnv1a_32
 
-from .conftest import StoreMaker
+from .conftest import StoreMaker, opened
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
 T = format_timestamp(NOW)
 BASE = {"PartitionKey": str, "RowKey": str, "EventType": str, "EventId": int, "IsPlayed": bool}
 BASE_ROW = {**BASE, "_Timestamp": datetime, "ExecutionId": str}
-
-
-@asynccontextmanager
-async def opened(make: StoreMaker, **kwargs: Any) -> AsyncIterator[AzureStorageTaskHubStore]:
-    store = make(**kwargs)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def column_types(row: Any) -> dict[str, type]:

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any
 
 import pytest
 from azure.storage.queue.aio import QueueServiceClient
@@ -23,23 +22,14 @@ from durable_ext.store.azure import AzureStorageTaskHubStore
 from durable_ext.store.azure.history_table import HistoryConflictError
 from durable_ext.store.azure.partitions import LeaseTimings
 from durable_ext.store.azure.request_count import REQUESTS, labelled
+from durable_ext.store.base import OrchestrationWorkItem
 
-from .conftest import StoreMaker
+from .conftest import StoreMaker, opened
 from .test_layout import control_queue
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
 T = format_timestamp(NOW)
 EXEC = "e1"
-
-
-@asynccontextmanager
-async def opened(make: StoreMaker, **kwargs: Any) -> AsyncIterator[AzureStorageTaskHubStore]:
-    store = make(**kwargs)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @asynccontextmanager
@@ -70,6 +60,16 @@ def scheduled(event_id: int) -> HistoryEvent:
 
 def completed(event_id: int, result: str = "1") -> HistoryEvent:
     return HistoryEvent(EventType.TASK_COMPLETED, timestamp=T, task_scheduled_id=event_id, result=result)
+
+
+async def lock_within(store: AzureStorageTaskHubStore, seconds: float) -> OrchestrationWorkItem | None:
+    """The next orchestration work item, polled for until the deadline (None if none came)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (item := await store.lock_next_orchestration()) is None:
+        if asyncio.get_running_loop().time() > deadline:
+            return None
+        await asyncio.sleep(0.1)
+    return item
 
 
 async def first_episode(store: AzureStorageTaskHubStore, instance_id: str) -> list[HistoryEvent]:
@@ -131,11 +131,7 @@ async def test_a_history_changed_behind_the_cache_is_reloaded_and_the_episode_re
             await store.complete_orchestration(item, EpisodeCommit(state("split"), [raised.event], False, []))
         await store.abandon_orchestration(item, delay_seconds=0)
 
-        for _ in range(50):
-            again = await store.lock_next_orchestration()
-            if again is not None:
-                break
-            await asyncio.sleep(0.1)
+        again = await lock_within(store, seconds=5.5)
         assert again is not None and again.history == [*history, behind]
         assert [m.event.name for m in again.messages] == ["x"]
         await store.complete_orchestration(again, EpisodeCommit(state("split"), [raised.event], False, []))
@@ -264,11 +260,7 @@ async def test_a_start_over_a_history_without_a_row_finds_the_history_at_its_fir
                 item, EpisodeCommit(state("left"), [started("left")], True, [])
             )
         await store.abandon_orchestration(item, delay_seconds=0)
-        for _ in range(50):
-            again = await store.lock_next_orchestration()
-            if again is not None:
-                break
-            await asyncio.sleep(0.1)
+        again = await lock_within(store, seconds=5.5)
         assert again is not None and again.history == leftover
 
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueServiceClient
@@ -25,20 +22,10 @@ from durable_ext.store.azure.partitions import LeaseTimings
 from durable_ext.store.base import InstanceQuery
 from tests.conformance.conftest import FakeClock
 
-from .conftest import StoreMaker
+from .conftest import StoreMaker, opened
 from .test_layout import control_queue
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
-
-
-@asynccontextmanager
-async def opened(make: StoreMaker, **kwargs: Any) -> AsyncIterator[AzureStorageTaskHubStore]:
-    store = make(**kwargs)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def state(instance_id: str, status: RuntimeStatus = RuntimeStatus.RUNNING) -> InstanceState:

@@ -9,23 +9,11 @@ import pytest
 
 from durable_ext.engine.errors import NonDeterminismError
 from durable_ext.engine.history import EventType, HistoryEvent, dumps_event
-from durable_ext.engine.replay import ReplayContext, ReplayResult, replay_actions
+from durable_ext.engine.replay import ReplayResult, replay_actions
 
-CTX = ReplayContext(instance_id="i", execution_id="e", name="o")
+from .test_replay_schema_v1 import CTX, activity, started
+
 Actions = list[list[dict[str, Any]]]
-
-
-def started() -> list[HistoryEvent]:
-    return [
-        HistoryEvent(EventType.ORCHESTRATOR_STARTED, timestamp="2024-01-01T00:00:00Z"),
-        HistoryEvent(
-            EventType.EXECUTION_STARTED, timestamp="2024-01-01T00:00:00Z", name="o", execution_id="e"
-        ),
-    ]
-
-
-def activity(name: str) -> dict[str, Any]:
-    return {"actionType": 0, "functionName": name, "input": "null"}
 
 
 def timer(cancelled: bool = False) -> dict[str, Any]:

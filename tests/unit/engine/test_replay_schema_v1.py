@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from durable_ext.engine.history import EventType, HistoryEvent
@@ -19,7 +21,7 @@ def started() -> list[HistoryEvent]:
     ]
 
 
-def activity(name: str) -> dict[str, object]:
+def activity(name: str) -> dict[str, Any]:
     return {"actionType": 0, "functionName": name, "input": "null"}
 
 
