@@ -55,7 +55,7 @@ class _Session:
     last_key: tuple[EventType, int, str]
     used_at: float
     replay: ReplayCheckpoint | None = None  # the host-side replay of the same episodes
-    actions: _ActionTexts = field(default_factory=lambda: _ActionTexts())
+    actions: _DecodedActions = field(default_factory=lambda: _DecodedActions())
 
 
 class ExtendedSessions:
@@ -206,7 +206,7 @@ class ExtendedSessions:
 _PARSED_STUB = '{"isDone":false,"actions":[]}'
 
 
-class _ActionTexts:
+class _DecodedActions:
     """The SDK's OrchestratorState, parsed, without re-encoding and re-parsing every action each episode.
 
     The SDK serialises all actions since the start on every episode, and the host would parse them all
@@ -250,11 +250,10 @@ class _ActionTexts:
                 known = self._sources[g]
             for index in range(len(known), len(group)):
                 self._add(g, index, group[index])
-        for g, index, timer, seen in list(self._timers):
+        for position, (g, index, timer, seen) in enumerate(self._timers):
             if timer.is_cancelled != seen:
                 self._groups[g][index] = _decoded(self._sources[g][index])
-                self._timers.remove((g, index, timer, seen))
-                self._timers.append((g, index, timer, timer.is_cancelled))
+                self._timers[position] = (g, index, timer, timer.is_cancelled)
         # Fresh outer lists: the replay keeps the previous episode's to compare with.
         return [list(decoded) for decoded in self._groups[: len(groups)]]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
 
 from azure.functions.meta import Datum
 
@@ -206,20 +207,21 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
             result = await self._invoke_on_orchestrator_thread(sessions.spec_for(spec), key)
         else:
             result = await self._invoke_on_orchestrator_thread(spec, episode.trigger_payload())
-        parsed = sessions.take_output(episode.instance_id) if sessions is not None else None
+        # A resumed session leaves its state already parsed; otherwise the SDK's state text came back.
+        state: Any = sessions.take_output(episode.instance_id) if sessions is not None else None
         if result.error is not None:
             episode.apply_exception(result.error)
-        elif parsed is not None:
-            episode.apply_result(parsed)
-            sessions.replayed(episode)  # type: ignore[union-attr]  # parsed only comes from a session
-        elif result.return_value is None:
-            episode.apply_exception(
-                ValueError("the orchestrator returned nothing (is it wrapped with Orchestrator.create?)")
-            )
-        else:
-            episode.apply_result(result.return_value.value)
-            if sessions is not None:
-                sessions.replayed(episode)
+            return
+        if state is None:
+            if result.return_value is None:
+                episode.apply_exception(
+                    ValueError("the orchestrator returned nothing (is it wrapped with Orchestrator.create?)")
+                )
+                return
+            state = result.return_value.value
+        episode.apply_result(state)
+        if sessions is not None:
+            sessions.replayed(episode)
 
     async def close(self) -> None:
         await super().close()
