@@ -29,6 +29,8 @@ def unique_hub(prefix: str = "Test") -> str:
 
 
 StoreMaker = Callable[..., AzureStorageTaskHubStore]
+# A 2 s lease: what a worker holds is hidden 2 s at a time, so a crash shows within seconds.
+SHORT_LEASE = LeaseTimings(acquire_interval=0.2, lease_interval=2.0, claim_interval=4.0)
 
 
 @asynccontextmanager

@@ -13,18 +13,16 @@ from datetime import datetime, timezone
 import pytest
 from azure.storage.queue.aio import QueueServiceClient
 
-from durable_ext.config import StorageProviderSettings
 from durable_ext.engine.history import EventType, HistoryEvent, format_timestamp
 from durable_ext.engine.messages import TaskMessage
 from durable_ext.engine.orchestration import EpisodeCommit
 from durable_ext.engine.status import InstanceState, RuntimeStatus
 from durable_ext.store.azure import AzureStorageTaskHubStore
 from durable_ext.store.azure.history_table import HistoryConflictError
-from durable_ext.store.azure.partitions import LeaseTimings
 from durable_ext.store.azure.request_count import REQUESTS, labelled
 from durable_ext.store.base import OrchestrationWorkItem
 
-from .conftest import StoreMaker, opened
+from .conftest import SHORT_LEASE, StoreMaker, opened
 from .test_layout import control_queue
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
@@ -203,13 +201,10 @@ async def test_a_released_partition_gets_its_results_and_forgets_its_instances(
         assert await visible(azurite, f"{hub_name.lower()}-workitems") == 0  # its work item deleted
 
 
-async def test_a_handed_over_activity_shows_again_soon_after_a_crash(azurite: str, hub_name: str) -> None:
-    store = AzureStorageTaskHubStore(
-        azurite,
-        hub_name=hub_name,
-        settings=StorageProviderSettings(partition_count=1),
-        lease_timings=LeaseTimings(acquire_interval=0.2, lease_interval=2.0, claim_interval=4.0),
-    )
+async def test_a_handed_over_activity_shows_again_soon_after_a_crash(
+    azurite: str, hub_name: str, make_store: StoreMaker
+) -> None:
+    store = make_store(partition_count=1, lease_timings=SHORT_LEASE)
     await store.open()
     try:
         await first_episode(store, "crash")

@@ -18,11 +18,10 @@ from durable_ext.engine.orchestration import EpisodeCommit
 from durable_ext.engine.status import InstanceState, RuntimeStatus
 from durable_ext.store.azure import AzureStorageTaskHubStore
 from durable_ext.store.azure.envelope import Envelope, encode
-from durable_ext.store.azure.partitions import LeaseTimings
 from durable_ext.store.base import InstanceQuery
 from tests.conformance.conftest import FakeClock
 
-from .conftest import StoreMaker, opened
+from .conftest import SHORT_LEASE, StoreMaker, opened
 from .test_layout import control_queue
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
@@ -254,16 +253,11 @@ async def test_locks_are_renewed_while_the_work_runs(
 
 
 async def test_held_messages_stay_hidden_while_held_and_show_soon_after_a_crash(
-    azurite: str, hub_name: str
+    azurite: str, hub_name: str, make_store: StoreMaker
 ) -> None:
     # A 2 s lease: what the worker holds is hidden for 2 s at a time and renewed, not for the 5-minute
     # visibility timeout, so a worker that dies gives its messages back about as fast as its partitions.
-    store = AzureStorageTaskHubStore(
-        azurite,
-        hub_name=hub_name,
-        settings=StorageProviderSettings(partition_count=1),
-        lease_timings=LeaseTimings(acquire_interval=0.2, lease_interval=2.0, claim_interval=4.0),
-    )
+    store = make_store(partition_count=1, lease_timings=SHORT_LEASE)
     await store.open()
     queue = control_queue(hub_name, "held", partitions=1)
     async with QueueServiceClient.from_connection_string(azurite) as service:
