@@ -40,6 +40,20 @@ def _requests(since: RequestCounts, per: Metric, units: int) -> Result:
     return Result({per.key: host / units}, {"storage_requests": detail})
 
 
+class _CpuMeter:
+    """Process CPU time (every thread: the host and the client running in it) per unit of work, in ms.
+
+    Steadier than rates on a shared, noisy machine, where a rate also counts time the host was not
+    scheduled; recorded in each result's detail as `cpu_ms_per_<unit>`.
+    """
+
+    def __init__(self) -> None:
+        self.started = time.process_time()
+
+    def per(self, unit: str, count: int) -> dict[str, float]:
+        return {f"cpu_ms_per_{unit}": (time.process_time() - self.started) * 1000.0 / count}
+
+
 def _with(result: Result, extra: Result) -> Result:
     result.values.update(extra.values)
     result.detail.update(extra.detail)
@@ -64,13 +78,19 @@ async def _warm_up(h: BenchHost) -> None:
 
 
 async def _batch(
-    h: BenchHost, orchestrator: str, payloads: Sequence[Any], expected: Sequence[Any], timeout: float
+    h: BenchHost,
+    orchestrator: str,
+    payloads: Sequence[Any],
+    expected: Sequence[Any],
+    timeout: float,
+    *,
+    activities: int,
 ) -> tuple[float, dict[str, float]]:
     """Start every payload at once and wait for all: seconds from the first start to the last recorded
-    completion."""
+    completion. `activities`: how many the batch runs in all, for the CPU time per activity."""
     deadline = time.monotonic() + timeout
     sent = time.time()
-    clock = time.perf_counter()
+    clock, cpu = time.perf_counter(), _CpuMeter()
     ids = await h.start_many(orchestrator, payloads)
     starting = time.perf_counter() - clock
     states = await h.wait_completed(ids, deadline)
@@ -79,7 +99,7 @@ async def _batch(
     if wrong:
         raise AssertionError(f"{len(wrong)} wrong outputs, first: {wrong[0]}")
     seconds = max(completed_at(s) for s in states) - sent
-    detail = {"starting_s": starting, "observed_s": observed}
+    detail = {"starting_s": starting, "observed_s": observed, **cpu.per("activity", activities)}
     if len(ids) == 1:
         detail["episodes"] = await _episodes(h, ids[0])
     return seconds, detail
@@ -89,7 +109,7 @@ def chain10_serial(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Resu
     runs = p["runs"]
     with BenchHost(scratch, "chain10_serial", store) as h:
 
-        async def body() -> tuple[list[float], float, Result]:
+        async def body() -> tuple[list[float], float, dict[str, float], Result]:
             await _warm_up(h)
             deadline = time.monotonic() + 60 + runs
             before = REQUESTS.snapshot()
@@ -101,15 +121,16 @@ def chain10_serial(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Resu
                 assert _output(state) == x + 10, state.output
                 return completed_at(state) - sent
 
-            clock = time.perf_counter()
+            clock, cpu = time.perf_counter(), _CpuMeter()
             latencies = [await one(i) for i in range(runs)]
             wall = time.perf_counter() - clock
-            return latencies, wall, _requests(before, REQUESTS_PER_STEP, 10 * runs)
+            spent = cpu.per("step", 10 * runs)
+            return latencies, wall, spent, _requests(before, REQUESTS_PER_STEP, 10 * runs)
 
-        latencies, wall, requests = h.run(body())
+        latencies, wall, cpu, requests = h.run(body())
     result = Result(
         {**latency_figures(latencies), "steps_per_s": 10 * runs / wall},
-        {"runs": runs, "wall_s": wall},
+        {"runs": runs, "wall_s": wall, **cpu},
     )
     return _with(result, requests)
 
@@ -122,7 +143,9 @@ def chain10_concurrent(scratch: Path, store: OurStore, p: Mapping[str, int]) -> 
             await _warm_up(h)
             before = REQUESTS.snapshot()
             payloads = [{"x": i, "steps": 10} for i in range(n)]
-            seconds, detail = await _batch(h, "chain", payloads, [i + 10 for i in range(n)], timeout=180)
+            seconds, detail = await _batch(
+                h, "chain", payloads, [i + 10 for i in range(n)], timeout=180, activities=10 * n
+            )
             return seconds, detail, _requests(before, REQUESTS_PER_STEP, 10 * n)
 
         seconds, detail, requests = h.run(body())
@@ -134,20 +157,28 @@ def _fanout(scratch: Path, store: OurStore, p: Mapping[str, int], label: str) ->
     width, reps = p["width"], p["reps"]
     with BenchHost(scratch, label, store) as h:
 
-        async def body() -> tuple[list[float], list[float], Result]:
+        async def body() -> tuple[list[float], list[float], list[float], Result]:
             await _warm_up(h)
-            times, episodes = [], []
+            times, episodes, cpu = [], [], []
             before = REQUESTS.snapshot()
             for _ in range(reps):
-                seconds, detail = await _batch(h, "fan_out", [{"n": width}], [sum(range(1, width + 1))], 180)
+                seconds, detail = await _batch(
+                    h, "fan_out", [{"n": width}], [sum(range(1, width + 1))], 180, activities=width
+                )
                 times.append(seconds)
                 episodes.append(detail["episodes"])
-            return times, episodes, _requests(before, REQUESTS_PER_STEP, width * reps)
+                cpu.append(detail["cpu_ms_per_activity"])
+            return times, episodes, cpu, _requests(before, REQUESTS_PER_STEP, width * reps)
 
-        times, episodes, requests = h.run(body())
+        times, episodes, cpu, requests = h.run(body())
     result = Result(
         {"seconds": statistics.median(times)},
-        {"width": width, "seconds_each": times, "episodes_each": episodes},
+        {
+            "width": width,
+            "seconds_each": times,
+            "episodes_each": episodes,
+            "cpu_ms_per_activity": statistics.median(cpu),
+        },
     )
     return _with(result, requests)
 
@@ -168,7 +199,9 @@ def hellocities5(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result
             await _warm_up(h)
             before = REQUESTS.snapshot()
             payloads = [{"x": i, "steps": 5} for i in range(n)]
-            seconds, detail = await _batch(h, "chain", payloads, [i + 5 for i in range(n)], timeout=240)
+            seconds, detail = await _batch(
+                h, "chain", payloads, [i + 5 for i in range(n)], timeout=240, activities=5 * n
+            )
             return seconds, detail, _requests(before, REQUESTS_PER_STEP, 5 * n)
 
         seconds, detail, requests = h.run(body())
@@ -183,26 +216,27 @@ def external_events(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Res
     n = p["events"]
     with BenchHost(scratch, "external_events", store) as h:
 
-        async def body() -> tuple[float, float, int, Result]:
+        async def body() -> tuple[float, float, dict[str, float], int, Result]:
             await _warm_up(h)
             deadline = time.monotonic() + 120
             instance_id = await h.start("wait_events", {"n": n})
             await h.wait_status(instance_id, RUNNING, deadline)
             before = REQUESTS.snapshot()
             sent = time.time()
-            clock = time.perf_counter()
+            clock, cpu = time.perf_counter(), _CpuMeter()
             for _ in range(n):
                 await h.client.raise_event(instance_id, "e", 1)
             raising = time.perf_counter() - clock
             state = await h.wait_status(instance_id, COMPLETED, deadline)
             assert _output(state) == n, state.output
+            spent = cpu.per("event", n)
             requests = _requests(before, REQUESTS_PER_EVENT, n)
-            return completed_at(state) - sent, raising, await _episodes(h, instance_id), requests
+            return completed_at(state) - sent, raising, spent, await _episodes(h, instance_id), requests
 
-        seconds, raising, episodes, requests = h.run(body())
+        seconds, raising, cpu, episodes, requests = h.run(body())
     result = Result(
         {"events_per_s": n / seconds, "seconds": seconds},
-        {"events": n, "raising_s": raising, "episodes": episodes},
+        {"events": n, "raising_s": raising, "episodes": episodes, **cpu},
     )
     return _with(result, requests)
 
@@ -216,7 +250,7 @@ def entity_signals(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Resu
 
         async def body() -> Result:
             await _warm_up(h)
-            sent = time.time()
+            sent, cpu = time.time(), _CpuMeter()
             try:  # the first signal doubles as the capability probe
                 await h.client.signal_entity(entity, "add", 1)
             except Exception as exc:
@@ -237,7 +271,8 @@ def entity_signals(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Resu
                 if state.entity_exists and state.entity_state == n:
                     seconds = time.time() - sent  # observed: the host records no per-signal times
                     return Result(
-                        {"signals_per_s": n / seconds, "seconds": seconds}, {"signals": n, "senders": senders}
+                        {"signals_per_s": n / seconds, "seconds": seconds},
+                        {"signals": n, "senders": senders, **cpu.per("signal", n)},
                     )
                 if time.monotonic() > deadline:
                     return Result.not_available(f"timeout: the entity read {state.entity_state} of {n}")

@@ -15,6 +15,7 @@ import json
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from .actions import OrchestratorOutput, parse_orchestrator_exception, parse_orchestrator_output
@@ -106,7 +107,8 @@ class OrchestrationEpisode:
 
     # -- reconciling messages with the stored state -----------------------------------------------
     def _started_event(self) -> HistoryEvent | None:
-        for event in (*self.past, *self.new):
+        # It is near the front: a chain stops there, where a joined copy would cost O(history) each call.
+        for event in chain(self.past, self.new):
             if event.event_type == EventType.EXECUTION_STARTED:
                 return event
         return None
@@ -161,7 +163,7 @@ class OrchestrationEpisode:
         completed: set[tuple[EventType, int | None]] = set()
         scheduled: set[tuple[EventType, int]] = set()
         if any(m.event.event_type in _COMPLETIONS_BY_ID for m in others):
-            for known_event in (*self.past, *self.new):
+            for known_event in chain(self.past, self.new):
                 attr = _COMPLETIONS_BY_ID.get(known_event.event_type)
                 if attr is not None:
                     completed.add((known_event.event_type, getattr(known_event, attr)))

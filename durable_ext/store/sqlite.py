@@ -12,7 +12,7 @@ import fcntl
 import json
 import sqlite3
 import threading
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -130,7 +130,8 @@ class SqliteTaskHubStore:
         self._work_recheck_at: float | None = None
         self._arrived_while_locked: set[str] = set()
         self._history_cache: OrderedDict[str, list[HistoryEvent]] = OrderedDict()
-        self._locked_work: set[int] = set()
+        self._locked_work: dict[int, str] = {}  # work item id -> its instance, while it runs
+        self._locked_work_of: Counter[str] = Counter()  # instance id -> its work items locked
 
     # -- plumbing ---------------------------------------------------------------------------------
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -411,6 +412,11 @@ class SqliteTaskHubStore:
         commit records the result, the episode it wakes and the work item's deletion. None when the
         instance is busy (the caller then completes the activity the ordinary way)."""
 
+        if self._locked_work_of[instance_id] > 1:
+            # Others of its activities still run here (a fan-out): their results gather for one episode.
+            # Known from memory, this needs no trip to the store (it is busy writing their results).
+            return None
+
         def take(conn: sqlite3.Connection) -> OrchestrationWorkItem | None:
             # Checked and taken on the store thread, like every other lock, so no two can interleave.
             if instance_id in self._locked_instances or self._has_other_work(
@@ -449,6 +455,14 @@ class SqliteTaskHubStore:
         ).fetchone()
         return row is not None
 
+    def _unlock_work(self, work_ids: Sequence[int]) -> None:
+        for work_id in work_ids:
+            instance_id = self._locked_work.pop(work_id, None)
+            if instance_id is not None:
+                self._locked_work_of[instance_id] -= 1
+                if not self._locked_work_of[instance_id]:
+                    del self._locked_work_of[instance_id]
+
     def _cached_history(self, conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
         """This process alone writes the hub, so the history it committed last is still current: keep the
         decoded events of recently active instances instead of reading and decoding every row per episode.
@@ -459,7 +473,9 @@ class SqliteTaskHubStore:
             self._remember_history(instance_id, cached)
         else:
             self._history_cache.move_to_end(instance_id)
-        return list(cached)
+        # Handed out as is: an episode never changes the list it is given (it builds new ones), and
+        # the cache only grows it once that episode has committed (`complete_orchestration`).
+        return cached
 
     def _remember_history(self, instance_id: str, events: list[HistoryEvent]) -> None:
         self._history_cache[instance_id] = events
@@ -502,7 +518,13 @@ class SqliteTaskHubStore:
             return self._insert_messages(conn, commit.messages)
 
         def remember() -> None:  # only once durable: a rolled-back episode leaves the cache as it was
-            if commit.instance is not None:
+            if commit.instance is None:
+                return
+            cached = self._history_cache.get(item.instance_id)
+            if cached is item.history and not commit.replaces_history:
+                cached.extend(commit.history)  # in place: a copy per episode is O(history) each time
+                self._history_cache.move_to_end(item.instance_id)
+            else:
                 base = [] if commit.replaces_history else item.history
                 self._remember_history(item.instance_id, [*base, *commit.history])
 
@@ -511,7 +533,7 @@ class SqliteTaskHubStore:
             signals = await self.write(write, after_commit=remember, direct=lock.client_waits)
         finally:
             self._locked_instances.discard(item.instance_id)
-            self._locked_work.difference_update(lock.work_ids)
+            self._unlock_work(lock.work_ids)
         self._signal(*signals)
         if item.instance_id in self._arrived_while_locked:  # they were passed over while it was locked
             self._arrived_while_locked.discard(item.instance_id)
@@ -542,7 +564,7 @@ class SqliteTaskHubStore:
             await self.write(write)
         finally:
             self._locked_instances.discard(item.instance_id)
-            self._locked_work.difference_update(lock.work_ids)
+            self._unlock_work(lock.work_ids)
 
     # -- activity work items -------------------------------------------------------------------------
     async def lock_next_activity(self) -> ActivityWorkItem | None:
@@ -572,7 +594,9 @@ class SqliteTaskHubStore:
                 self._work_recheck_at = later[0] if later else None
             if not free:
                 return []
-            self._locked_work.update(r[0] for r in free)
+            for row in free:
+                self._locked_work[row[0]] = row[1]
+                self._locked_work_of[row[1]] += 1
             return [
                 ActivityWorkItem(
                     instance_id=row[1],
@@ -595,7 +619,7 @@ class SqliteTaskHubStore:
         try:
             signals = await self.write(write)
         finally:
-            self._locked_work.discard(item.lock)
+            self._unlock_work([item.lock])
         self._signal(*signals)
 
     async def abandon_activity(self, item: ActivityWorkItem, delay_seconds: float) -> None:
@@ -613,7 +637,7 @@ class SqliteTaskHubStore:
         try:
             await self.write(write)
         finally:
-            self._locked_work.discard(item.lock)
+            self._unlock_work([item.lock])
 
     async def next_visible_time(self) -> datetime | None:
         if self._next_future is not None and self._next_future <= self._now():

@@ -15,7 +15,16 @@ from durable_ext.engine.messages import TaskMessage
 from durable_ext.engine.status import InstanceState, RuntimeStatus
 from durable_ext.store.base import InlineMessageDelivery
 from durable_ext.store.sqlite import SqliteTaskHubStore
-from tests.conformance.builders import commit, pending, start, with_status
+from tests.conformance.builders import (
+    commit,
+    episode,
+    event_raised_event,
+    execution_started,
+    pending,
+    raise_event,
+    start,
+    with_status,
+)
 from tests.conformance.conftest import FakeClock
 
 ACTIVE = frozenset({RuntimeStatus.RUNNING, RuntimeStatus.PENDING})
@@ -95,6 +104,37 @@ def test_an_abandoned_inline_episode_keeps_its_message(tmp_path: Path) -> None:
         again = await store.lock_next_orchestration()
         assert again is not None
         assert [m.event.name for m in again.messages if m.event.event_type == EventType.EVENT_RAISED] == ["A"]
+
+    with_store(tmp_path, body)
+
+
+def test_the_cached_history_grows_only_with_committed_episodes(tmp_path: Path) -> None:
+    """The history an episode gets comes from memory, not SQLite: an abandoned episode leaves it as it
+    was, a committed one extends it, and it always equals what is stored."""
+
+    async def body(store: SqliteTaskHubStore, clock: FakeClock) -> None:
+        instance = await start(store, pending("order-1", clock.now()))
+        running = with_status(instance, RuntimeStatus.RUNNING, clock.now())
+        first = episode(clock.now(), execution_started(instance))
+        item = await store.lock_next_orchestration()
+        assert item is not None and item.history == []
+        await store.complete_orchestration(item, commit(running, first))
+
+        await store.send_messages([raise_event("order-1", "A")])
+        abandoned = await store.lock_next_orchestration()
+        assert abandoned is not None and abandoned.history == first
+        await store.abandon_orchestration(abandoned, delay_seconds=1.0)
+        clock.advance(2.0)
+
+        retried = await store.lock_next_orchestration()
+        assert retried is not None and retried.history == first
+        second = episode(clock.now(), event_raised_event("A", "true"))
+        await store.complete_orchestration(retried, commit(running, second))
+
+        await store.send_messages([raise_event("order-1", "B")])
+        after = await store.lock_next_orchestration()
+        assert after is not None
+        assert after.history == first + second == await store.get_history("order-1")
 
     with_store(tmp_path, body)
 
