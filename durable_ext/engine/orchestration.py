@@ -20,10 +20,10 @@ from typing import Any
 
 from .actions import OrchestratorOutput, parse_orchestrator_exception, parse_orchestrator_output
 from .errors import NonDeterminismError
-from .history import EventType, HistoryEvent, dumps_event, format_timestamp
+from .history import EventType, HistoryEvent, dumps_event, format_timestamp, parse_timestamp
 from .messages import TaskMessage
 from .replay import ReplayCheckpoint, ReplayContext, ReplayResult, replay_actions
-from .status import InstanceState, RuntimeStatus
+from .status import STATUS_BY_CODE, InstanceState, RuntimeStatus
 from .tracecontext import TRACE_CONTEXT_KEY, own_trace_parent
 
 _COMPLETIONS_BY_ID = {
@@ -461,7 +461,8 @@ class OrchestrationEpisode:
     # -- result ------------------------------------------------------------------------------------
     def commit(self) -> EpisodeCommit:
         if not self.new:
-            return EpisodeCommit(None, [], False, [], self.dropped, self.deferred)
+            caught_up = self._state_the_history_ended_with()
+            return EpisodeCommit(caught_up, [], False, [], self.dropped, self.deferred)
         events = [*self.new, HistoryEvent(EventType.ORCHESTRATOR_COMPLETED, timestamp=self.now_text)]
         if self.replaces_history:
             events = [*self.past, *events]
@@ -474,6 +475,33 @@ class OrchestrationEpisode:
             dropped=self.dropped,
             deferred=self.deferred,
         )
+
+    def _state_the_history_ended_with(self) -> InstanceState | None:
+        """The instance row brought up to a history that finished the orchestration, when the row still
+        says otherwise; None when they agree.
+
+        Azure Storage writes an episode's history before its instance row (two tables, as DT.AS does):
+        a host killed in between leaves the row behind. If that episode ended the orchestration, the
+        only message still coming is the one it consumed, redelivered and dropped as a duplicate, so
+        this is the last chance to record the outcome."""
+        if self.state is None or self.state.runtime_status.is_terminal:
+            return None
+        for event in reversed(self.past):  # ExecutionCompleted ends the last episode, if any did
+            if event.event_type == EventType.ORCHESTRATOR_STARTED:
+                return None
+            if event.event_type == EventType.EXECUTION_COMPLETED:
+                status = STATUS_BY_CODE.get(event.orchestration_status or 0, RuntimeStatus.RUNNING)
+                if not status.is_terminal:
+                    return None
+                at = parse_timestamp(event.timestamp)
+                return replace(
+                    self.state,
+                    runtime_status=status,
+                    output=event.result,
+                    last_updated_time=at,
+                    completed_time=at,
+                )
+        return None
 
 
 def _trigger_input(stored: str | None) -> Any:

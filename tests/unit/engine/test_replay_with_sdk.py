@@ -212,6 +212,30 @@ def test_duplicate_and_foreign_messages_are_absorbed() -> None:
     assert [e.task_scheduled_id for e in done] == [0, 1]
 
 
+def test_an_instance_row_left_behind_its_finished_history_is_brought_up_to_it() -> None:
+    """Azure Storage writes an episode's history, then the instance row (two tables): a host killed
+    in between leaves the row Running under a history that completed. The result it consumed comes
+    again, as a duplicate; the episode that drops it must still record what the history says, or the
+    row would stay Running forever (no other message is coming)."""
+    hub = MemoryHub({"chain": orchestrator(chain)}, {"hello": hello})
+    iid = hub.start("chain", ["A"])
+    hub.run(steps=2)  # the start episode, then the activity
+    completion = next(m for m in hub.queue if m.event.event_type == EventType.TASK_COMPLETED)
+    row_before = hub.instances[iid]
+    hub.run()
+    history = list(hub.histories[iid])
+    finished = hub.instances[iid]
+
+    hub.instances[iid] = row_before  # the last episode's history is written, its row is not
+    hub.queue.append(completion)  # not deleted either: it is delivered again
+    hub.run()
+    repaired = hub.instances[iid]
+    assert repaired.runtime_status == RuntimeStatus.COMPLETED
+    assert hub.output(iid) == ["Hello A!"]
+    assert repaired.completed_time == finished.completed_time
+    assert hub.histories[iid] == history  # nothing replayed or appended
+
+
 @pytest.mark.parametrize(
     ("changed", "expected", "actual"),
     [
