@@ -143,3 +143,25 @@ async def test_a_partition_is_handed_over_only_after_its_episodes_finish(make_st
         if b is not None:
             await b.close()
         await a.close()
+
+
+async def test_stop_ends_the_lease_loop_when_a_pass_swallows_the_cancellation(make_store: StoreMaker) -> None:
+    """Python 3.11's `wait_for` returns the result of a pass that finished in the same turn as the
+    cancellation, dropping the cancellation: stop() used to wait for the loop forever (a CI run hung)."""
+    store = await open_worker(make_store, "worker-a")
+    manager = store.partitions
+    real_pass = manager._pass
+    stopping: list[asyncio.Task[None]] = []
+
+    async def pass_then_stop() -> None:
+        await real_pass()
+        if not stopping:  # stop() cancels the loop in the next turn, just as this pass is done
+            stopping.append(asyncio.ensure_future(manager.stop(release=False)))
+
+    manager._pass = pass_then_stop  # type: ignore[method-assign]
+    try:
+        await eventually(lambda: bool(stopping), 5, "a pass of the lease loop")
+        done, _ = await asyncio.wait(stopping, timeout=5)  # not wait_for: it would cancel stop() itself
+        assert done, "stop() still waits for the lease loop"
+    finally:
+        await store.close()

@@ -93,6 +93,7 @@ class TablePartitionManager:
         self._owned: dict[str, float] = {}  # queue -> monotonic time its lease runs out
         self._draining: dict[str, float] = {}  # queue -> monotonic time draining started
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._waiting_for_release = False
 
     # -- what the store reads -----------------------------------------------------------------------
@@ -120,6 +121,9 @@ class TablePartitionManager:
     async def stop(self, *, release: bool = True) -> None:
         """Stop the loop; with `release`, hand every owned row back (CurrentOwner = null)."""
         if self._task is not None:
+            # The flag as well as the cancel: Python 3.11's `wait_for` drops a cancellation that
+            # arrives as the pass it waits on finishes, and the loop would then go on forever.
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -131,7 +135,7 @@ class TablePartitionManager:
             await self._drop(queue)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             busy = bool(self._draining) or self._waiting_for_release
             await asyncio.sleep(self.timings.busy_interval if busy else self.timings.acquire_interval)
             await self._pass_safely()
