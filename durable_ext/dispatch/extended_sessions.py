@@ -32,7 +32,7 @@ from azure.durable_functions.orchestrator import Orchestrator
 
 from ..app.spec import FunctionSpec
 from ..engine.actions import OrchestratorOutput
-from ..engine.history import EventType, HistoryEvent, dumps_event
+from ..engine.history import EventType, HistoryEvent, event_to_json
 from ..engine.orchestration import OrchestrationEpisode
 from ..engine.replay import ReplayCheckpoint
 
@@ -193,7 +193,8 @@ class ExtendedSessions:
             if events[i].event_type == EventType.ORCHESTRATOR_STARTED
         )
         for index in range(session.processed, len(events)):
-            event = SdkHistoryEvent(**json.loads(dumps_event(events[index])))
+            # The JSON object the payload would carry, without encoding and decoding it.
+            event = SdkHistoryEvent(**event_to_json(events[index]))
             session.context.histories.append(event)
             executor._is_processing_new_events = index >= new_from
             executor.process_event(event)
