@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -173,9 +173,17 @@ def latency_figures(latencies_s: Sequence[float]) -> dict[str, float]:
     }
 
 
+R = TypeVar("R")
+
+
+def median_by(runs: Sequence[R], key: Callable[[R], float]) -> R:
+    """The run whose `key` is the median (the lower middle one of an even count), kept whole."""
+    return sorted(runs, key=key)[(len(runs) - 1) // 2]
+
+
 def median_run(events: int, runs: Sequence[tuple[float, float]]) -> Result:
     """A peer's external_events figures: the run (seconds, seconds raising) with the median time."""
-    seconds, raising = sorted(runs)[(len(runs) - 1) // 2]
+    seconds, raising = median_by(runs, lambda run: run[0])
     return Result(
         {"events_per_s": events / seconds, "seconds": seconds},
         {"events": events, "raising_s": raising, "seconds_each": [run[0] for run in runs]},

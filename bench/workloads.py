@@ -21,7 +21,7 @@ import azure.durable_functions as df
 from durable_ext.engine.history import EventType
 from durable_ext.store.azure.request_count import REQUESTS, RequestCounts, labelled
 
-from .model import REQUESTS_PER_EVENT, REQUESTS_PER_STEP, Metric, Result, latency_figures
+from .model import REQUESTS_PER_EVENT, REQUESTS_PER_STEP, Metric, Result, latency_figures, median_by
 from .ours_host import COMPLETED, PROBE, RUNNING, BenchHost, OurStore, completed_at
 
 OurWorkload = Callable[[Path, OurStore, Mapping[str, int]], Result]
@@ -245,7 +245,7 @@ def external_events(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Res
         runs, requests = h.run(body())
     # The run with the median time, whole: a run is only ~0.5 s, short enough for one busy moment on
     # the machine to halve it.
-    middle = sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
+    middle = median_by(runs, lambda run: run["seconds"])
     result = Result(
         {"events_per_s": n / middle["seconds"], "seconds": middle["seconds"]},
         {"events": n, **middle, "seconds_each": [run["seconds"] for run in runs]},

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from azure.durable_functions.models.actions.Action import Action
 from azure.durable_functions.models.actions.CompoundAction import CompoundAction
@@ -35,8 +35,6 @@ from ..engine.actions import OrchestratorOutput
 from ..engine.history import EventType, HistoryEvent, event_to_json
 from ..engine.orchestration import OrchestrationEpisode
 from ..engine.replay import ReplayCheckpoint
-
-T = TypeVar("T")
 
 # What a session relies on in the SDK (1.x); without any of it, episodes simply replay in full.
 _SDK_EXECUTOR_API = ("process_event", "get_orchestrator_state_str", "has_execution_completed")
