@@ -21,12 +21,15 @@ from typing import Any
 from azure.data.tables.aio import TableClient
 from azure.storage.queue.aio import QueueClient
 
+from durable_ext.store.azure.http_environment import environment_configures_http
+
 from .model import latency_figures
 
 CLIENTS = 8
 SECONDS = 3.0
 WARM_UP_SECONDS = 1.0
 BODY = "x" * 300  # about the size of a small task message
+USE_ENV = environment_configures_http()  # the clients are built as the store builds its own
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,10 @@ async def _hammer(operation: str, sends: list[Send], seconds: float, azurite_pid
 
 async def _queue_puts(connection_string: str, clients: int, seconds: float, pid: int | None) -> RawRate:
     name = f"rawrate-{uuid.uuid4().hex[:12]}"
-    queues = [QueueClient.from_connection_string(connection_string, name) for _ in range(clients)]
+    queues = [
+        QueueClient.from_connection_string(connection_string, name, use_env_settings=USE_ENV)
+        for _ in range(clients)
+    ]
     try:
         await queues[0].create_queue()
 
@@ -128,7 +134,10 @@ async def _queue_puts(connection_string: str, clients: int, seconds: float, pid:
 
 async def _table_upserts(connection_string: str, clients: int, seconds: float, pid: int | None) -> RawRate:
     name = f"rawrate{uuid.uuid4().hex[:12]}"
-    tables = [TableClient.from_connection_string(connection_string, name) for _ in range(clients)]
+    tables = [
+        TableClient.from_connection_string(connection_string, name, use_env_settings=USE_ENV)
+        for _ in range(clients)
+    ]
     try:
         await tables[0].create_table()
 

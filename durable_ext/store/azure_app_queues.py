@@ -13,6 +13,7 @@ from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from .app_queues import AppQueueMessage, check_queue_name
 from .azure.account import normalize_connection_string
+from .azure.http_environment import environment_configures_http
 from .base import WorkSignal
 
 
@@ -26,7 +27,7 @@ class AzureAppQueues:
     def __init__(self, connection_string: str, *, base64: bool = True) -> None:
         """`base64`: host.json `extensions.queues.messageEncoding` (Azure Functions' default is base64)."""
         self._service = QueueServiceClient.from_connection_string(
-            normalize_connection_string(connection_string)
+            normalize_connection_string(connection_string), use_env_settings=environment_configures_http()
         )
         self._base64 = base64
         self._clients: dict[str, QueueClient] = {}

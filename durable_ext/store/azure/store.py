@@ -59,6 +59,7 @@ from .entities import as_stored
 from .envelope import Envelope
 from .history_cache import CachedInstance, InstanceCache
 from .history_table import HistoryTable, LoadedHistory
+from .http_environment import environment_configures_http
 from .instances_table import InstanceRow, InstancesTable
 from .naming import MAX_PARTITIONS, HubNames, escape_key, row_key, validate_hub_name
 from .partitions import LeaseTimings, TablePartitionManager
@@ -125,9 +126,16 @@ class AzureStorageTaskHubStore:
         self.work_signal = WorkSignal()
         connection = normalize_connection_string(connection_string)
         # Every request these clients (and the table, queue and blob clients they hand out) send is counted.
-        self._tables = TableServiceClient.from_connection_string(connection, **counted("table"))
-        self._queue_service = QueueServiceClient.from_connection_string(connection, **counted("queue"))
-        self._blob_service = BlobServiceClient.from_connection_string(connection, **counted("blob"))
+        use_env = environment_configures_http()
+        self._tables = TableServiceClient.from_connection_string(
+            connection, use_env_settings=use_env, **counted("table")
+        )
+        self._queue_service = QueueServiceClient.from_connection_string(
+            connection, use_env_settings=use_env, **counted("queue")
+        )
+        self._blob_service = BlobServiceClient.from_connection_string(
+            connection, use_env_settings=use_env, **counted("blob")
+        )
         self.blobs = LargeMessageStore(self._blob_service, self.names.large_message_container)
         self.queues = HubQueues(
             self._queue_service,
