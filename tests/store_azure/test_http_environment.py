@@ -11,7 +11,7 @@ import pytest
 
 from durable_ext.store.azure.http_environment import environment_configures_http
 
-from .conftest import StoreMaker
+from .conftest import StoreMaker, opened
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "ws_proxy", "wss_proxy", "all_proxy", "no_proxy")
 
@@ -71,15 +71,15 @@ def proxy_lookups(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return looked_up
 
 
+async def _open_and_read_one_row(make_store: StoreMaker) -> None:
+    async with opened(make_store, client_only=True) as store:
+        assert await store.get_instance("missing") is None
+
+
 async def test_without_proxy_or_netrc_the_store_sends_without_lookups(
     bare_environment: Path, proxy_lookups: list[Any], make_store: StoreMaker
 ) -> None:
-    store = make_store(client_only=True)
-    try:
-        await store.open()
-        assert await store.get_instance("missing") is None
-    finally:
-        await store.close()
+    await _open_and_read_one_row(make_store)
 
     assert proxy_lookups == []
 
@@ -94,11 +94,6 @@ async def test_with_a_proxy_variable_the_store_still_honours_the_environment(
     # requests succeed only if the bypass is read, and the lookups show the environment was consulted.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    store = make_store(client_only=True)
-    try:
-        await store.open()
-        assert await store.get_instance("missing") is None
-    finally:
-        await store.close()
+    await _open_and_read_one_row(make_store)
 
     assert proxy_lookups, "the clients looked up no proxy although HTTP_PROXY is set"

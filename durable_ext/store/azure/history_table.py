@@ -4,13 +4,11 @@ ETag guards every checkpoint (a second writer of the same instance gets 412/409,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from ...engine.history import HistoryEvent
@@ -23,6 +21,7 @@ from .blobs import (
 )
 from .entities import datetime_column, entity_to_event, event_to_entity
 from .naming import SENTINEL_ROW_KEY, escape_key, row_key
+from .table_transactions import TableOperation, TableTransactionFailed, submit
 
 # An entity group transaction holds at most 100 entities: 99 events plus the sentinel.
 MAX_EVENTS_PER_BATCH = 99
@@ -53,7 +52,7 @@ def quote_odata(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _estimated_bytes(entity: dict[str, Any]) -> int:
+def _estimated_bytes(entity: Mapping[str, Any]) -> int:
     size = 1024
     for prop in BLOB_PROPERTIES:  # the same properties DT.AS sizes a batch by
         value = entity.get(prop)
@@ -115,7 +114,7 @@ class HistoryTable:
         """
         partition_key = escape_key(instance_id)
         blobs: dict[tuple[str, str], str] = {}
-        operations: list[tuple[Any, ...]] = []
+        operations: list[TableOperation] = []
         for offset, event in enumerate(events):
             entity = event_to_entity(event)
             entity.update(
@@ -123,15 +122,15 @@ class HistoryTable:
             )
             await self._deflate(entity, blobs)
             # Replace, not insert: a replayed episode may rewrite the same rows.
-            operations.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
+            operations.append(TableOperation("upsert", entity))
         for key in stale_row_keys:
-            operations.append(("delete", {"PartitionKey": partition_key, "RowKey": key}))
+            operations.append(TableOperation("delete", {"PartitionKey": partition_key, "RowKey": key}))
         if not operations:
             return etag, blobs
-        batches: list[list[tuple[Any, ...]]] = [[]]
+        batches: list[list[TableOperation]] = [[]]
         size = 0
         for operation in operations:
-            entity_size = _estimated_bytes(operation[1])
+            entity_size = _estimated_bytes(operation.entity)
             if batches[-1] and (
                 len(batches[-1]) >= MAX_EVENTS_PER_BATCH or size + entity_size > MAX_BATCH_BYTES
             ):
@@ -150,26 +149,16 @@ class HistoryTable:
             if final:
                 sentinel["CheckpointCompletedTimestamp"] = datetime_column(now)
             if etag is not None:
-                batch.append(
-                    (
-                        "update",
-                        sentinel,
-                        {
-                            "mode": UpdateMode.MERGE,
-                            "etag": etag,
-                            "match_condition": MatchConditions.IfNotModified,
-                        },
-                    )
-                )
+                batch.append(TableOperation("merge", sentinel, etag=etag))
             else:
-                batch.append(("create", sentinel))
+                batch.append(TableOperation("create", sentinel))
             try:
-                results = await self.table.submit_transaction(batch)
-            except TableTransactionError as exc:
+                etags = await submit(self.table, batch)
+            except TableTransactionFailed as exc:
                 if exc.status_code in (409, 412):
                     raise HistoryConflictError(instance_id, exc.status_code) from exc
                 raise
-            etag = results[-1].get("etag") or etag
+            etag = etags[-1] or etag
         return etag, blobs
 
     async def _deflate(self, entity: dict[str, Any], blobs: dict[tuple[str, str], str]) -> None:
@@ -194,8 +183,9 @@ class HistoryTable:
         ]
         for start in range(0, len(keys), 100):
             chunk = keys[start : start + 100]
-            await self.table.submit_transaction(
-                [("delete", {"PartitionKey": partition_key, "RowKey": key}) for key in chunk]
+            await submit(
+                self.table,
+                [TableOperation("delete", {"PartitionKey": partition_key, "RowKey": key}) for key in chunk],
             )
         return len(keys)
 
