@@ -10,10 +10,12 @@ On Azurite those reads are tallied apart from the host's own storage requests (l
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -90,7 +92,11 @@ class BenchHost:
             await host.start()
             return host
 
-        self._host = self.run(boot(), timeout=60)
+        try:
+            self._host = self.run(boot(), timeout=60)
+        except concurrent.futures.TimeoutError:
+            self.dump_tasks("the host did not start within 60 s")
+            raise
         return self
 
     def __exit__(
@@ -98,7 +104,11 @@ class BenchHost:
     ) -> None:
         try:
             if self._host is not None:
-                self.run(self._host.stop(), timeout=60)
+                try:
+                    self.run(self._host.stop(), timeout=60)
+                except concurrent.futures.TimeoutError:
+                    self.dump_tasks("the host did not stop within 60 s")
+                    raise
                 if self.store.is_azure:
                     self.run(self._delete_hub(), timeout=60)
         finally:
@@ -107,6 +117,13 @@ class BenchHost:
             self._thread.join(timeout=10)
             self.loop.close()
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def dump_tasks(self, why: str) -> None:
+        """Where each task of the host's loop is waiting, on stderr: what a hang looks like from inside."""
+        tasks = asyncio.all_tasks(self.loop)  # read from this thread: a snapshot is enough here
+        print(f"\n{why}; its loop has {len(tasks)} tasks:", file=sys.stderr)
+        for task in tasks:
+            task.print_stack(limit=12, file=sys.stderr)
 
     async def _delete_hub(self) -> None:
         """Azurite keeps everything in memory for the whole run: drop what this workload wrote."""
