@@ -147,10 +147,11 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "start_latency",
         "start->completed, 1 activity",
-        "`runs` one-activity orchestrations, one at a time. Ours: POST to the durable HTTP API start "
-        "route, poll the status route; latency = the completion time the host records minus the time "
-        "the POST was sent. Peers: their client API (DBOS start_workflow + get_result; durabletask "
-        "schedule_new_orchestration + wait_for_orchestration_completion).",
+        "`runs` one-activity orchestrations, one at a time. Ours: one POST to the durable HTTP API start "
+        "route with `timeout`, answered with the status once completed; latency = the completion time "
+        "the host records minus the time the POST was sent. Peers: their client API (DBOS "
+        "start_workflow + get_result; durabletask schedule_new_orchestration + "
+        "wait_for_orchestration_completion).",
         (P50_MS, P99_MS),
         full={"runs": 50},
         quick={"runs": 15},

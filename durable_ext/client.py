@@ -12,6 +12,7 @@ from datetime import datetime
 
 from .app.loader import LoadedApp
 from .clock import Clock
+from .dispatch.completions import CompletionNotices
 from .engine.entities import EntityId, EntityState, request_message
 from .engine.history import EventType, HistoryEvent, format_timestamp
 from .engine.messages import TaskMessage
@@ -88,6 +89,7 @@ class DurableClientService:
         self.clock = clock
         self.overwrite_any_state = overwrite_any_state
         self.deliver_inline: InlineDelivery | None = None  # set by the host while its dispatchers run
+        self.notices = CompletionNotices()  # the host's dispatcher reports the instances it ends here
 
     def _now(self) -> datetime:
         return self.clock.now()
@@ -140,16 +142,19 @@ class DurableClientService:
     async def wait_for_terminal(
         self, instance_id: str, timeout: float, interval: float
     ) -> InstanceState | None:
-        """Poll until the instance is Completed, Failed, Terminated or Canceled; None on timeout."""
+        """Poll until the instance is Completed, Failed, Terminated or Canceled; None on timeout.
+
+        Between polls it wakes at once when this host's dispatcher ends the instance (`notices`)."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            state = await self.store.get_instance(instance_id)
-            if state is not None and state.runtime_status.is_terminal:
-                return state
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return None
-            await asyncio.sleep(min(interval, remaining))
+        with self.notices.watching(instance_id) as ended:
+            while True:
+                state = await self.store.get_instance(instance_id)
+                if state is not None and state.runtime_status.is_terminal:
+                    return state
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    return None
+                await ended.wait(min(interval, remaining))
 
     async def get_instance(self, instance_id: str) -> InstanceState | None:
         return await self.store.get_instance(instance_id)

@@ -236,6 +236,7 @@ class DurableHost:
             max_entity_batch=durable.max_entity_operation_batch_size,
             stats=self.stats,
             telemetry=self.telemetry,
+            notices=self.client.notices,
             sessions=ExtendedSessions(idle_timeout=durable.extended_session_idle_timeout_in_seconds)
             if durable.extended_sessions_enabled
             else None,

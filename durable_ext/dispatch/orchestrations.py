@@ -30,6 +30,7 @@ from ..store.base import (
     TaskHubStore,
 )
 from ..telemetry import Telemetry
+from .completions import CompletionNotices
 from .extended_sessions import ExtendedSessions
 from .loop import WorkLoop
 from .stats import DispatchStats
@@ -52,6 +53,7 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         stats: DispatchStats | None = None,
         telemetry: Telemetry | None = None,
         sessions: ExtendedSessions | None = None,
+        notices: CompletionNotices | None = None,
     ) -> None:
         super().__init__("orchestrations", store.control_signal, store, clock, max_concurrent, poll_interval)
         self.app = app
@@ -61,6 +63,7 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
         self.stats = stats or DispatchStats()
         self.telemetry = telemetry or Telemetry()
         self.sessions = sessions
+        self.notices = notices or CompletionNotices()
         # Checked once: isinstance against a protocol costs more than the rest of a fast path's setup.
         self._inline_store = store if isinstance(store, InlineMessageDelivery) else None
         self._orchestrator_thread: Executor = ThreadPoolExecutor(
@@ -122,6 +125,7 @@ class OrchestrationDispatcher(WorkLoop[OrchestrationWorkItem]):
             await self.store.complete_orchestration(item, commit)
             if commit.instance is not None and commit.instance.runtime_status.is_terminal:
                 self.stats.record_instance(commit.instance.runtime_status)
+                self.notices.ended(item.instance_id)
                 self._end_trace(item, commit)
         except Exception:
             log.exception("Episode of instance '%s' failed; its messages will be retried", item.instance_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -214,6 +215,17 @@ def test_start_and_wait_over_http(features_host: HostRunner) -> None:
     assert code == 200 and body["output"] == ["Hello W!"]
     code, _, body = features_host.http("POST", "/api/wait/sequence", ["V"])
     assert code == 200 and body == ["Hello V!"]
+
+
+def test_start_and_wait_returns_when_this_host_ends_the_instance(features_host: HostRunner) -> None:
+    # The first poll sees it Pending and the next comes only at the end of the 20 s timeout: an answer
+    # well before that means the wait was woken by the dispatcher's completion, not by a poll.
+    started = time.monotonic()
+    code, _, body = features_host.http(
+        "POST", f"{API}/orchestrators/sequence?timeout=20&pollingInterval=60", ["N"]
+    )
+    assert code == 200 and body["runtimeStatus"] == "Completed" and body["output"] == ["Hello N!"]
+    assert time.monotonic() - started < 10
 
 
 def test_management_payload_and_check_status_response(features_host: HostRunner) -> None:
