@@ -529,8 +529,11 @@ class SqliteTaskHubStore:
                 self._remember_history(item.instance_id, [*base, *commit.history])
 
         try:
-            # A client's request waits on this commit: with the connection free, commit it at once.
-            signals = await self.write(write, after_commit=remember, direct=lock.client_waits)
+            # Commit at once on this thread (when the connection is free) if a client's request waits on
+            # it, or if nothing else is in flight to share the fsync with: a serial chain then saves two
+            # thread hand-overs per step (~10% of its CPU per step in A/B runs).
+            alone = len(self._locked_instances) == 1 and len(self._locked_work) == len(lock.work_ids)
+            signals = await self.write(write, after_commit=remember, direct=lock.client_waits or alone)
         finally:
             self._locked_instances.discard(item.instance_id)
             self._unlock_work(lock.work_ids)
