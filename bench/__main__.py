@@ -33,7 +33,7 @@ from pathlib import Path
 from .azurite import AzuriteStartError, RunningAzurite, start_azurite
 from .azurite_rate import measure_raw_rates
 from .floors import measure_floors
-from .model import WORKLOADS, WORKLOADS_BY_NAME, Result, Workload, WorkloadTimeout
+from .model import CPU_MS, WORKLOADS, WORKLOADS_BY_NAME, Result, Workload, WorkloadTimeout
 from .ours_host import AZURITE, EMBEDDED, HostErrors, OurStore, azurite_store
 from .peers import PEERS, Peer, load_peer
 from .report import AzuriteFigures, System, WorkloadRun, build_json, render_table, write_json
@@ -104,6 +104,18 @@ def guarded(label: str, body: Callable[[], Result]) -> Result:
     took = time.perf_counter() - started
     print(f" {took:.1f}s{' (n/a)' if result.na else ''}", file=sys.stderr, flush=True)
     result.detail.setdefault("run_s", round(took, 3))
+    return result
+
+
+def with_cpu(workload: Workload, params: dict[str, int], body: Callable[[], Result]) -> Result:
+    """A peer's figures with its CPU row: the process CPU time of its whole run (the peers' threads run in
+    this process) per unit of the workload's `CpuUnit`. Ours measures the same inside its workloads,
+    from its first start request to the last completion (host start-up and warm-up left out)."""
+    started = time.process_time()
+    result = body()
+    if result.na is None:
+        spent = (time.process_time() - started) * 1000.0
+        result.values.setdefault(CPU_MS, spent / workload.cpu.count(params))
     return result
 
 
@@ -280,7 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         run.peers[key] = Result.not_available(f"{p.system.label}: {p.system.error}")
                     else:
                         settled_heap()
-                        run.peers[key] = guarded(key, partial(p.peer.run, name, run.params))
+                        peer_run = partial(p.peer.run, name, run.params)
+                        run.peers[key] = guarded(key, partial(with_cpu, run.workload, run.params, peer_run))
             print("stopping ...", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

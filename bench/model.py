@@ -30,6 +30,19 @@ SIGNALS_PER_S = Metric("signals_per_s", "signals/s", higher_is_better=True)
 REQUESTS_PER_STEP = Metric("requests_per_step", "requests/step", higher_is_better=False)
 REQUESTS_PER_EVENT = Metric("requests_per_event", "requests/event", higher_is_better=False)
 STORE_METRICS = (REQUESTS_PER_STEP, REQUESTS_PER_EVENT)
+CPU_MS = "cpu_ms"  # Result.values key of the CPU row
+
+
+@dataclass(frozen=True)
+class CpuUnit:
+    """What a workload's CPU row divides the process CPU time by: a name and how many a run does."""
+
+    name: str  # "step", "activity", "event", "signal", "run"
+    count: Callable[[Mapping[str, int]], int]  # how many of them a run of these sizes does
+
+    @property
+    def metric(self) -> Metric:
+        return Metric(CPU_MS, f"CPU ms/{self.name}", higher_is_better=False)
 
 
 @dataclass(frozen=True)
@@ -38,11 +51,17 @@ class Workload:
     title: str  # a format string over the parameters, e.g. "fan-out/fan-in {width}"
     definition: str  # what is run and what each figure means (printed with --list, stored in the JSON)
     metrics: tuple[Metric, ...]
+    cpu: CpuUnit
     full: Mapping[str, int]
     quick: Mapping[str, int]
     # On Azurite: at most these sizes (where the full size would take over ~60 s there), or n/a and why.
     azurite: Mapping[str, int] = field(default_factory=dict)
     azurite_na: str | None = None
+
+    @property
+    def figures(self) -> tuple[Metric, ...]:
+        """Every figure the table and the JSON compare: the workload's own, then its CPU row."""
+        return (*self.metrics, self.cpu.metric)
 
     def params(
         self, quick: bool, overrides: Mapping[str, int] | None = None, *, azurite: bool = False
@@ -81,6 +100,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "One orchestration of 10 sequential activities at a time, `runs` times (after one warm-up run). "
         "Latency: start request to completion. steps/s = 10 * runs / wall time of all runs.",
         (P50_MS, P99_MS, STEPS_PER_S),
+        CpuUnit("step", lambda p: 10 * p["runs"]),
         full={"runs": 30},
         quick={"runs": 10},
     ),
@@ -90,6 +110,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "`instances` chain10 orchestrations started at once. steps/s = 10 * instances / wall time from the "
         "first start to the last completion.",
         (STEPS_PER_S, SECONDS),
+        CpuUnit("step", lambda p: 10 * p["instances"]),
         full={"instances": 300},
         quick={"instances": 50},
         azurite={"instances": 100},
@@ -100,6 +121,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "One orchestration schedules `width` activities at once and sums their results; seconds from start "
         "to completion, median of `reps`.",
         (SECONDS,),
+        CpuUnit("activity", lambda p: p["width"] * p["reps"]),
         full={"width": 100, "reps": 3},
         quick={"width": 100, "reps": 1},
     ),
@@ -109,6 +131,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "As fanout100 with `width` 1,000 activities (300 with --quick); seconds from start to completion, "
         "median of `reps`.",
         (SECONDS,),
+        CpuUnit("activity", lambda p: p["width"] * p["reps"]),
         full={"width": 1000, "reps": 1},
         quick={"width": 300, "reps": 1},
     ),
@@ -120,6 +143,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "MSSQL HelloCities5 figures do: events/s = 10 * instances / wall time from the first start to the "
         "last completion (activities/s is half of it).",
         (EVENTS_PER_S, SECONDS),
+        CpuUnit("activity", lambda p: 5 * p["instances"]),
         full={"instances": 1000},
         quick={"instances": 100},
         azurite={"instances": 100},
@@ -131,6 +155,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "them one after the other. events/s = events / seconds from the first raise to completion, in "
         "the run with the median time of `reps` (a new orchestration each).",
         (EVENTS_PER_S, SECONDS),
+        CpuUnit("event", lambda p: p["events"] * p["reps"]),
         full={"events": 500, "reps": 3},
         quick={"events": 100, "reps": 1},
     ),
@@ -141,6 +166,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "one signal (one request) after the other. signals/s = signals / seconds from the first signal "
         "until the entity's state reads `signals`.",
         (SIGNALS_PER_S, SECONDS),
+        CpuUnit("signal", lambda p: p["signals"]),
         full={"signals": 2000, "senders": 10},
         quick={"signals": 500, "senders": 10},
     ),
@@ -153,6 +179,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "start_workflow + get_result; durabletask schedule_new_orchestration + "
         "wait_for_orchestration_completion).",
         (P50_MS, P99_MS),
+        CpuUnit("run", lambda p: p["runs"]),
         full={"runs": 50},
         quick={"runs": 15},
     ),

@@ -106,7 +106,7 @@ def build_json(
         ratios = []
         for store, mine in run.ours.items():
             for p in peers:
-                for metric in w.metrics:
+                for metric in w.figures:
                     value = ratio(mine, run.peers[p.key], metric)
                     if value is None:
                         continue
@@ -119,7 +119,7 @@ def build_json(
                 "title": w.title.format(**run.params),
                 "definition": w.definition,
                 "params": run.params,
-                "metrics": [asdict(m) for m in w.metrics],
+                "metrics": [asdict(m) for m in w.figures],
                 "results": results,
                 "ratios": ratios,
             }
@@ -202,7 +202,7 @@ def render_table(
     for run in runs:
         title = run.workload.title.format(**run.params)
         extra = [m for m in STORE_METRICS if any(m.key in r.values for r in run.ours.values())]
-        for index, metric in enumerate((*run.workload.metrics, *extra)):
+        for index, metric in enumerate((*run.workload.figures, *extra)):
             cells = [title if index == 0 else "", metric.label]
             for s in ours:
                 mine = run.ours.get(s.store)

@@ -21,7 +21,7 @@ import azure.durable_functions as df
 from durable_ext.engine.history import EventType
 from durable_ext.store.azure.request_count import REQUESTS, RequestCounts, labelled
 
-from .model import REQUESTS_PER_EVENT, REQUESTS_PER_STEP, Metric, Result, latency_figures, median_by
+from .model import CPU_MS, REQUESTS_PER_EVENT, REQUESTS_PER_STEP, Metric, Result, latency_figures, median_by
 from .ours_host import COMPLETED, PROBE, RUNNING, BenchHost, OurStore, completed_at
 
 OurWorkload = Callable[[Path, OurStore, Mapping[str, int]], Result]
@@ -44,14 +44,14 @@ class _CpuMeter:
     """Process CPU time (every thread: the host and the client running in it) per unit of work, in ms.
 
     Steadier than rates on a shared, noisy machine, where a rate also counts time the host was not
-    scheduled; recorded in each result's detail as `cpu_ms_per_<unit>`.
+    scheduled; the table's CPU row (`Result.values["cpu_ms"]`, per the workload's `CpuUnit`).
     """
 
     def __init__(self) -> None:
         self.started = time.process_time()
 
-    def per(self, unit: str, count: int) -> dict[str, float]:
-        return {f"cpu_ms_per_{unit}": (time.process_time() - self.started) * 1000.0 / count}
+    def per(self, count: int) -> dict[str, float]:
+        return {CPU_MS: (time.process_time() - self.started) * 1000.0 / count}
 
 
 def _with(result: Result, extra: Result) -> Result:
@@ -99,7 +99,7 @@ async def _batch(
     if wrong:
         raise AssertionError(f"{len(wrong)} wrong outputs, first: {wrong[0]}")
     seconds = max(completed_at(s) for s in states) - sent
-    detail = {"starting_s": starting, "observed_s": observed, **cpu.per("activity", activities)}
+    detail = {"starting_s": starting, "observed_s": observed, **cpu.per(activities)}
     if len(ids) == 1:
         detail["episodes"] = await _episodes(h, ids[0])
     return seconds, detail
@@ -124,13 +124,13 @@ def chain10_serial(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Resu
             clock, cpu = time.perf_counter(), _CpuMeter()
             latencies = [await one(i) for i in range(runs)]
             wall = time.perf_counter() - clock
-            spent = cpu.per("step", 10 * runs)
+            spent = cpu.per(10 * runs)
             return latencies, wall, spent, _requests(before, REQUESTS_PER_STEP, 10 * runs)
 
         latencies, wall, cpu, requests = h.run(body())
     result = Result(
-        {**latency_figures(latencies), "steps_per_s": 10 * runs / wall},
-        {"runs": runs, "wall_s": wall, **cpu},
+        {**latency_figures(latencies), "steps_per_s": 10 * runs / wall, **cpu},
+        {"runs": runs, "wall_s": wall},
     )
     return _with(result, requests)
 
@@ -149,7 +149,8 @@ def chain10_concurrent(scratch: Path, store: OurStore, p: Mapping[str, int]) -> 
             return seconds, detail, _requests(before, REQUESTS_PER_STEP, 10 * n)
 
         seconds, detail, requests = h.run(body())
-    result = Result({"steps_per_s": 10 * n / seconds, "seconds": seconds}, {"instances": n, **detail})
+    values = {"steps_per_s": 10 * n / seconds, "seconds": seconds, CPU_MS: detail.pop(CPU_MS)}
+    result = Result(values, {"instances": n, **detail})
     return _with(result, requests)
 
 
@@ -167,17 +168,16 @@ def _fanout(scratch: Path, store: OurStore, p: Mapping[str, int], label: str) ->
                 )
                 times.append(seconds)
                 episodes.append(detail["episodes"])
-                cpu.append(detail["cpu_ms_per_activity"])
+                cpu.append(detail[CPU_MS])
             return times, episodes, cpu, _requests(before, REQUESTS_PER_STEP, width * reps)
 
         times, episodes, cpu, requests = h.run(body())
     result = Result(
-        {"seconds": statistics.median(times)},
+        {"seconds": statistics.median(times), CPU_MS: statistics.median(cpu)},
         {
             "width": width,
             "seconds_each": times,
             "episodes_each": episodes,
-            "cpu_ms_per_activity": statistics.median(cpu),
         },
     )
     return _with(result, requests)
@@ -206,7 +206,7 @@ def hellocities5(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Result
 
         seconds, detail, requests = h.run(body())
     result = Result(
-        {"events_per_s": 10 * n / seconds, "seconds": seconds},
+        {"events_per_s": 10 * n / seconds, "seconds": seconds, CPU_MS: detail.pop(CPU_MS)},
         {"instances": n, "activities_per_s": 5 * n / seconds, "orchestrations_per_s": n / seconds, **detail},
     )
     return _with(result, requests)
@@ -227,7 +227,7 @@ def external_events(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Res
             raising = time.perf_counter() - clock
             state = await h.wait_status(instance_id, COMPLETED, deadline)
             assert _output(state) == n, state.output
-            spent = cpu.per("event", n)
+            spent = cpu.per(n)
             episodes = await _episodes(h, instance_id)
             return {
                 "seconds": completed_at(state) - sent,
@@ -247,7 +247,7 @@ def external_events(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Res
     # the machine to halve it.
     middle = median_by(runs, lambda run: run["seconds"])
     result = Result(
-        {"events_per_s": n / middle["seconds"], "seconds": middle["seconds"]},
+        {"events_per_s": n / middle["seconds"], "seconds": middle["seconds"], CPU_MS: middle[CPU_MS]},
         {"events": n, **middle, "seconds_each": [run["seconds"] for run in runs]},
     )
     return _with(result, requests)
@@ -283,8 +283,8 @@ def entity_signals(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Resu
                 if state.entity_exists and state.entity_state == n:
                     seconds = time.time() - sent  # observed: the host records no per-signal times
                     return Result(
-                        {"signals_per_s": n / seconds, "seconds": seconds},
-                        {"signals": n, "senders": senders, **cpu.per("signal", n)},
+                        {"signals_per_s": n / seconds, "seconds": seconds, **cpu.per(n)},
+                        {"signals": n, "senders": senders},
                     )
                 if time.monotonic() > deadline:
                     return Result.not_available(f"timeout: the entity read {state.entity_state} of {n}")
@@ -311,11 +311,13 @@ def start_latency(scratch: Path, store: OurStore, p: Mapping[str, int]) -> Resul
             return completed_at(state) - sent, observed
 
         one(0)  # warm-up
+        cpu = _CpuMeter()
         samples = [one(i) for i in range(runs)]
+        spent = cpu.per(runs)
     recorded = [s[0] for s in samples]
     observed = [s[1] for s in samples]
     observed_figures = {f"observed_{k}": v for k, v in latency_figures(observed).items()}
-    return Result(latency_figures(recorded), {"runs": runs, **observed_figures})
+    return Result({**latency_figures(recorded), **spent}, {"runs": runs, **observed_figures})
 
 
 def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:

@@ -67,3 +67,16 @@ def test_the_json_keeps_each_store_s_sizes_and_the_azurite_figures() -> None:
     assert azurite["raw_rates"][0]["requests_per_s"] == 500.0
     assert azurite["requests_per_step"] == {"chain10_concurrent": 16.0}
     assert azurite["ceiling"]["steps_per_s_by_operation"] == {"queue put_message": 31.25}
+
+
+def test_the_cpu_row_compares_process_cpu_per_unit_with_the_peers() -> None:
+    run = chain_run()
+    run.ours["embedded"].values["cpu_ms"] = 1.0
+    run.peers["dbos"].values["cpu_ms"] = 4.0
+    lines = render_table([run], OURS, [PEER], FLOORS, AzuriteFigures("3.35.0", RAW)).splitlines()
+
+    cpu = next(line for line in lines if "CPU ms/step" in line).split()
+    assert cpu[-5:] == ["1.00", "4.00", "0.25", "4.0x", "faster"]  # less CPU per step is better
+    document = build_json([run], OURS, [PEER], FLOORS, {}, None)
+    ratios = {(r["peer"], r["metric"]): r for r in document["workloads"][0]["ratios"]}
+    assert ratios[("dbos", "cpu_ms")]["ratio"] == 0.25 and ratios[("dbos", "cpu_ms")]["ours_better"]
