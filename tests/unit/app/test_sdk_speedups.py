@@ -28,3 +28,15 @@ def test_installed_into_the_sdk() -> None:
     install_sdk_speedups()
     module = importlib.import_module("azure.durable_functions.models.history.HistoryEvent")
     assert module.dt_parse is parse_timestamp_like_dateutil
+
+
+def test_the_executor_s_namedtuple_is_built_once_and_behaves_as_before() -> None:
+    from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
+    from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
+
+    install_sdk_speedups()
+    first, second = TaskOrchestrationExecutor(), TaskOrchestrationExecutor()
+    completed = first.event_to_SetTaskValuePayload[HistoryEventType.TASK_COMPLETED]
+    assert type(completed) is type(second.event_to_SetTaskValuePayload[HistoryEventType.TASK_COMPLETED])
+    assert (completed.is_success, completed.task_id_key) == (True, "TaskScheduledId")
+    assert completed._fields == ("is_success", "task_id_key")
