@@ -8,20 +8,21 @@ from durable_ext.dispatch.completions import CompletionNotices
 
 
 def test_ended_wakes_the_waiters_of_that_instance_only() -> None:
-    async def scenario() -> tuple[bool, bool, int]:
+    async def scenario() -> tuple[bool, bool, int, bool]:
         notices = CompletionNotices()
         with notices.watching("a") as a, notices.watching("b") as b:
-            waits = [asyncio.create_task(a.wait(30)), asyncio.create_task(b.wait(0.05))]
+            waits = [asyncio.create_task(a.wait(30)), asyncio.create_task(b.wait(30))]
             await asyncio.sleep(0)
             notices.ended("a")
-            done, _ = await asyncio.wait(waits, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-            first_done_is_a = done == {waits[0]}
-            await asyncio.gather(*waits)
-            left = len(notices._watches)
-        return first_done_is_a, not notices._watches, left
+            await asyncio.wait_for(waits[0], timeout=5)
+            b_still_waits = not waits[1].done()
+            notices.ended("b")
+            await asyncio.wait_for(waits[1], timeout=5)
+            watched_inside = len(notices._watches)
+        return b_still_waits, not notices._watches, watched_inside, all(w.done() for w in waits)
 
-    first_done_is_a, cleaned_up, watched_inside = asyncio.run(scenario())
-    assert first_done_is_a
+    b_still_waits, cleaned_up, watched_inside, both_done = asyncio.run(scenario())
+    assert b_still_waits and both_done
     assert watched_inside == 2 and cleaned_up
 
 
