@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -69,20 +68,40 @@ class InstancePage:
     continuation_token: str | None = None
 
 
-@dataclass
 class WorkSignal:
-    """Wakes a dispatcher at once when this host enqueued work, instead of waiting for its next poll."""
+    """Wakes a dispatcher at once when this host enqueued work, instead of waiting for its next poll.
 
-    _event: asyncio.Event = field(default_factory=asyncio.Event)
+    A notice that finds nobody waiting is kept for the next `wait`. Used on the event loop's thread only.
+    One future and one timer per wait: `asyncio.wait_for` around an Event adds a task and two loop turns
+    to every wake-up, and a busy host's activity dispatcher wakes once per activity step."""
+
+    def __init__(self) -> None:
+        self._pending = False
+        self._waiters: list[asyncio.Future[None]] = []
 
     def notify(self) -> None:
-        self._event.set()
+        self._pending = True
+        for waiter in self._waiters:
+            _wake(waiter)
 
     async def wait(self, timeout: float) -> None:
-        if not self._event.is_set() and timeout > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
-        self._event.clear()
+        """Until notified (or notified since the last wait returned), or `timeout` seconds pass."""
+        if not self._pending and timeout > 0:
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_later(timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiters.remove(waiter)
+        self._pending = False
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class TaskHubStore(Protocol):
