@@ -33,7 +33,7 @@ from pathlib import Path
 from .azurite import AzuriteStartError, RunningAzurite, start_azurite
 from .azurite_rate import measure_raw_rates
 from .floors import measure_floors
-from .model import CPU_MS, WORKLOADS, WORKLOADS_BY_NAME, Result, Workload, WorkloadTimeout
+from .model import CPU_MS, WORKLOADS, WORKLOADS_BY_NAME, CpuMeter, Result, Workload, WorkloadTimeout
 from .ours_host import AZURITE, EMBEDDED, HostErrors, OurStore, azurite_store
 from .peers import PEERS, Peer, load_peer
 from .report import AzuriteFigures, System, WorkloadRun, build_json, render_table, write_json
@@ -111,11 +111,10 @@ def with_cpu(workload: Workload, params: dict[str, int], body: Callable[[], Resu
     """A peer's figures with its CPU row: the process CPU time of its whole run (the peers' threads run in
     this process) per unit of the workload's `CpuUnit`. Ours measures the same inside its workloads,
     from its first start request to the last completion (host start-up and warm-up left out)."""
-    started = time.process_time()
+    cpu = CpuMeter()
     result = body()
     if result.na is None:
-        spent = (time.process_time() - started) * 1000.0
-        result.values.setdefault(CPU_MS, spent / workload.cpu.count(params))
+        result.values.setdefault(CPU_MS, cpu.per(workload.cpu.count(params))[CPU_MS])
     return result
 
 

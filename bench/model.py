@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -43,6 +44,20 @@ class CpuUnit:
     @property
     def metric(self) -> Metric:
         return Metric(CPU_MS, f"CPU ms/{self.name}", higher_is_better=False)
+
+
+class CpuMeter:
+    """Process CPU time (every thread: our host and its clients, or a peer's workers) per unit of work, in ms.
+
+    Steadier than rates on a shared, noisy machine, where a rate also counts time the host was not
+    scheduled; the table's CPU row (`Result.values["cpu_ms"]`, per the workload's `CpuUnit`).
+    """
+
+    def __init__(self) -> None:
+        self.started = time.process_time()
+
+    def per(self, count: int) -> dict[str, float]:
+        return {CPU_MS: (time.process_time() - self.started) * 1000.0 / count}
 
 
 @dataclass(frozen=True)

@@ -210,14 +210,12 @@ class BenchHost:
                 raise WorkloadTimeout(f"instance {instance_id} still {seen} at the deadline")
             await asyncio.sleep(interval)
 
-    async def wait_completed(
-        self, instance_ids: Sequence[str], deadline: float, interval: float = 0.005
-    ) -> list[InstanceState]:
+    async def wait_completed(self, instance_ids: Sequence[str], deadline: float) -> list[InstanceState]:
         """Wait for every instance, in order (one store read per poll), until the deadline."""
         done: list[InstanceState] = []
         for index, instance_id in enumerate(instance_ids):
             try:
-                done.append(await self.wait_status(instance_id, COMPLETED, deadline, interval))
+                done.append(await self.wait_status(instance_id, COMPLETED, deadline))
             except WorkloadTimeout:
                 raise WorkloadTimeout(
                     f"{index} of {len(instance_ids)} instances completed before the deadline"
