@@ -5,7 +5,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from durable_ext.engine.history import EventType, HistoryEvent, dumps_event, format_timestamp, parse_timestamp
+from durable_ext.engine.history import (
+    EventType,
+    HistoryEvent,
+    dumps_event,
+    event_from_json,
+    event_to_json,
+    format_timestamp,
+    parse_timestamp,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,3 +54,37 @@ def test_format_timestamp_pads_every_field() -> None:
     assert format_timestamp(datetime(1, 2, 3, 4, 5, 6)) == "0001-02-03T04:05:06Z"
     moment = datetime(2024, 12, 31, 23, 59, 59, 100000, tzinfo=timezone(timedelta(hours=2)))
     assert format_timestamp(moment) == "2024-12-31T21:59:59.1Z"
+
+
+def test_event_from_json_keeps_unknown_keys_drops_nulls_and_reads_the_instance() -> None:
+    data = {
+        "EventType": "TaskCompleted",
+        "EventId": 4,
+        "Timestamp": "2024-05-06T07:08:09Z",
+        "IsPlayed": True,
+        "TaskScheduledId": 3,
+        "Result": None,
+        "InstanceId": "abc",
+        "Correlation": {"x": 1},
+    }
+    event = event_from_json(data)
+    assert event == HistoryEvent(
+        EventType.TASK_COMPLETED,
+        event_id=4,
+        timestamp="2024-05-06T07:08:09Z",
+        is_played=True,
+        task_scheduled_id=3,
+        instance_id="abc",
+        extras={"Correlation": {"x": 1}},
+    )
+    started = HistoryEvent(
+        EventType.EXECUTION_STARTED, name="o", input='"x"', instance_id="i", execution_id="e", tags={"t": "1"}
+    )
+    again = event_from_json(event_to_json(started))
+    assert (again.instance_id, again.execution_id, again.tags, again.extras) == ("i", "e", {"t": "1"}, {})
+
+
+def test_events_built_apart_never_share_their_extras() -> None:
+    first, second = HistoryEvent(EventType.TIMER_FIRED), HistoryEvent(EventType.TIMER_FIRED)
+    first.extras["k"] = 1
+    assert second.extras == {} and first.extras == {"k": 1}
