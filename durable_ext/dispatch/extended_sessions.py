@@ -17,7 +17,7 @@ import functools
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,7 +139,7 @@ class ExtendedSessions:
         """The SDK's orchestrator state for this episode, as `handle(episode.trigger_payload())` gives it
         (text), or already parsed when the session resumed (what parsing that text would give)."""
         assert episode.state is not None
-        events = [*episode.past, *episode.new]
+        events = episode.history
         session = self._sessions.pop(episode.instance_id, None)
         if session is not None and not self._continues(session, episode, events):
             session = None
@@ -161,7 +161,7 @@ class ExtendedSessions:
         return state
 
     @staticmethod
-    def _continues(session: _Session, episode: OrchestrationEpisode, events: list[HistoryEvent]) -> bool:
+    def _continues(session: _Session, episode: OrchestrationEpisode, events: Sequence[HistoryEvent]) -> bool:
         assert episode.state is not None
         return (
             not episode.replaces_history
@@ -172,7 +172,7 @@ class ExtendedSessions:
 
     @staticmethod
     def _start(
-        handle: Callable[..., str], episode: OrchestrationEpisode, events: list[HistoryEvent]
+        handle: Callable[..., str], episode: OrchestrationEpisode, events: Sequence[HistoryEvent]
     ) -> _Session:
         """What `Orchestrator.create`'s handle does, keeping the executor."""
         assert episode.state is not None
@@ -182,7 +182,7 @@ class ExtendedSessions:
         return _Session(episode.state.execution_id, orchestrator, context, 0, _event_key(events[0]), 0.0)
 
     @staticmethod
-    def _resume(session: _Session, events: list[HistoryEvent]) -> OrchestratorOutput | str:
+    def _resume(session: _Session, events: Sequence[HistoryEvent]) -> OrchestratorOutput | str:
         """The executor's replay loop over the unseen events only."""
         executor = session.orchestrator.task_orchestration_executor
         new_from = next(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import IntEnum
-from typing import Any
+from itertools import chain
+from typing import Any, overload
 
 
 class EventType(IntEnum):
@@ -280,3 +282,40 @@ def loads_event(text: str) -> HistoryEvent:
     event = event_from_json(json.loads(text))
     object.__setattr__(event, "_json_text", text)
     return event
+
+
+class JoinedHistory(Sequence[HistoryEvent]):
+    """An episode's whole history, `past` then `new`, read in place. An episode reads it a few times
+    (the SDK session, the host-side replay), and a copy each time made every episode cost O(history):
+    an orchestration waiting for 3,000 events spent about a fifth more per event than for 500."""
+
+    __slots__ = ("past", "new")
+
+    def __init__(self, past: list[HistoryEvent], new: list[HistoryEvent]) -> None:
+        self.past = past
+        self.new = new
+
+    def __len__(self) -> int:
+        return len(self.past) + len(self.new)
+
+    def __iter__(self) -> Iterator[HistoryEvent]:
+        return chain(self.past, self.new)
+
+    @overload
+    def __getitem__(self, index: int) -> HistoryEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[HistoryEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> HistoryEvent | list[HistoryEvent]:
+        split = len(self.past)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return list(self)[index]
+            return self.past[start:stop] + self.new[max(start - split, 0) : max(stop - split, 0)]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("history index out of range")
+        return self.past[index] if index < split else self.new[index - split]

@@ -20,7 +20,7 @@ from typing import Any
 
 from .actions import OrchestratorOutput, parse_orchestrator_exception, parse_orchestrator_output
 from .errors import NonDeterminismError
-from .history import EventType, HistoryEvent, dumps_event, format_timestamp, parse_timestamp
+from .history import EventType, HistoryEvent, JoinedHistory, dumps_event, format_timestamp, parse_timestamp
 from .messages import TaskMessage
 from .replay import ReplayCheckpoint, ReplayContext, ReplayResult, replay_actions
 from .status import STATUS_BY_CODE, InstanceState, RuntimeStatus
@@ -351,10 +351,14 @@ class OrchestrationEpisode:
             trace_parent=trace,
         )
         resume, self.resume_replay = self.resume_replay, None
-        history = [*self.past, *self.new]
-        result = replay_actions(ctx, history, output.actions, output.schema_version, resume=resume)
+        result = replay_actions(ctx, self.history, output.actions, output.schema_version, resume=resume)
         self._last_replay = result
         return result
+
+    @property
+    def history(self) -> JoinedHistory:
+        """The past and this episode's events, in order, without copying them."""
+        return JoinedHistory(self.past, self.new)
 
     @property
     def replay_checkpoint(self) -> ReplayCheckpoint | None:

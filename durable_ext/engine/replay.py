@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -114,7 +115,7 @@ class ReplayCheckpoint:
     def resume(
         self,
         ctx: ReplayContext,
-        history: list[HistoryEvent],
+        history: Sequence[HistoryEvent],
         actions: list[list[dict[str, Any]]],
         schema_version: int,
     ) -> ReplayResult | None:
@@ -154,7 +155,7 @@ class _Replayer:
         self.request_counter = 0
 
     # -- driving ---------------------------------------------------------------------------------
-    def run(self, history: list[HistoryEvent]) -> ReplayResult:
+    def run(self, history: Sequence[HistoryEvent]) -> ReplayResult:
         self.new_events, self.messages, self.continue_as_new = [], [], None
         fresh = history[self.applied :]
         # Every scheduling event is known before any is claimed: an action is invoked when the one
@@ -535,7 +536,7 @@ def _retry_delay(options: dict[str, Any], attempt_index: int) -> timedelta:
 
 def replay_actions(
     ctx: ReplayContext,
-    history: list[HistoryEvent],
+    history: Sequence[HistoryEvent],
     actions: list[list[dict[str, Any]]],
     schema_version: int,
     *,

@@ -8,6 +8,7 @@ import pytest
 from durable_ext.engine.history import (
     EventType,
     HistoryEvent,
+    JoinedHistory,
     dumps_event,
     event_from_json,
     event_to_json,
@@ -88,3 +89,19 @@ def test_events_built_apart_never_share_their_extras() -> None:
     first, second = HistoryEvent(EventType.TIMER_FIRED), HistoryEvent(EventType.TIMER_FIRED)
     first.extras["k"] = 1
     assert second.extras == {} and first.extras == {"k": 1}
+
+
+def test_joined_history_reads_past_then_new_like_one_list() -> None:
+    events = [HistoryEvent(EventType.TIMER_FIRED, event_id=i) for i in range(7)]
+    past, new = events[:4], events[4:]
+    joined = JoinedHistory(past, new)
+    assert len(joined) == 7 and list(joined) == events
+    assert [joined[i] for i in range(-7, 7)] == events + events
+    for start in range(-8, 9):
+        for stop in (*range(-8, 9), None):
+            assert joined[start:stop] == events[start:stop]
+    assert joined[::2] == events[::2] and joined[::-1] == events[::-1]
+    with pytest.raises(IndexError):
+        joined[7]
+    new.append(HistoryEvent(EventType.TIMER_FIRED, event_id=7))  # a view: it sees the episode's new events
+    assert joined[-1].event_id == 7 and len(joined) == 8
