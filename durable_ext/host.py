@@ -18,6 +18,7 @@ from .api.admin import AdminApi
 from .api.durable_api import DurableHttpApi
 from .api.functions import HttpFunctions, client_inputs
 from .api.keys import MASTER_KEY_SETTING, HostKeys, KeysError, generate_keys_file, load_keys
+from .api.local_client import LOCAL_WEBHOOKS, install_local_sdk_calls
 from .api.server import build_web_app
 from .api.urls import WebhookUrls
 from .app.invoker import InProcessInvoker
@@ -98,6 +99,7 @@ class DurableHost:
         self.clock = clock or SystemClock()
         self.telemetry = Telemetry(span_exporter)
         install_sdk_speedups()
+        install_local_sdk_calls()
         self.config = load_config(options)
         self.app: LoadedApp = load_app(options.script_root, functions_filter=self.config.settings.functions)
         self.connection_string: str | None = None
@@ -257,8 +259,9 @@ class DurableHost:
         self.client.deliver_inline = orchestrations.deliver_inline
         self._loops = [orchestrations, activities, *self._queue_trigger_loops()]
         self._loop_tasks = [asyncio.create_task(loop.run()) for loop in self._loops]
+        durable_api = DurableHttpApi(self.hubs, self.urls, self.keys)
         web_app = build_web_app(
-            DurableHttpApi(self.hubs, self.urls, self.keys),
+            durable_api,
             HttpFunctions(
                 self.app.http_functions(),
                 self.invoker,
@@ -276,10 +279,13 @@ class DurableHost:
         if self.options.port == 0:  # the OS picked the port: read it back for the URLs we hand out
             self.port = int(self._runner.addresses[0][1])
             self.urls = replace(self.urls, origin=f"http://{self.options.bind}:{self.port}")
+        if not web_app.middlewares:  # the in-process path runs handlers only, so none may be skipped
+            LOCAL_WEBHOOKS.register(self.urls.origin, durable_api.routes())
 
     async def stop(self) -> None:
         """Stop taking work, let running invocations finish and commit, then close the store."""
         self.client.deliver_inline = None
+        LOCAL_WEBHOOKS.unregister(self.urls.origin)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

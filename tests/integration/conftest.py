@@ -1,6 +1,7 @@
-"""Hosts for the integration suites. `features_host` runs every test three times: on the embedded hub, on an
-Azure Storage hub in Azurite (the same app, configured only through local.settings.json), and on the
-embedded hub with extended sessions (host.json `extendedSessionsEnabled`)."""
+"""Hosts for the integration suites. `features_host` runs every test four times: on the embedded hub, on an
+Azure Storage hub in Azurite (the same app, configured only through local.settings.json), on the
+embedded hub with extended sessions (host.json `extendedSessionsEnabled`), and on the embedded hub with
+the SDK client's calls sent over HTTP (elsewhere a client on the host's loop is served in process)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from durable_ext.api.local_client import FORCE_HTTP_SETTING
 from durable_ext.store.azure import AzureStorageTaskHubStore
 from tests.support.host_runner import HostRunner
 
 REPO = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
-STORES = ["embedded", "azure", "sessions"]
+STORES = ["embedded", "azure", "sessions", "sdk-http"]
 
 
 def copy_app(source: Path, target: Path) -> Path:
@@ -69,6 +71,8 @@ def features_host(
     connection = json.loads(settings.read_text())["Values"]["AzureWebJobsStorage"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AzureWebJobsStorage", connection)
+        if request.param == "sdk-http":
+            patch.setenv(FORCE_HTTP_SETTING, "1")
         runner = HostRunner(root, local_settings=settings).start()
         assert runner.host is not None
         on_azure = isinstance(runner.host.store, AzureStorageTaskHubStore)
