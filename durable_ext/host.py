@@ -98,9 +98,9 @@ class DurableHost:
         self.options = options
         self.clock = clock or SystemClock()
         self.telemetry = Telemetry(span_exporter)
-        install_sdk_speedups()
-        install_local_sdk_calls()
         self.config = load_config(options)
+        install_sdk_speedups()  # after the settings are in the environment: it reads one of them
+        install_local_sdk_calls()
         self.app: LoadedApp = load_app(options.script_root, functions_filter=self.config.settings.functions)
         self.connection_string: str | None = None
         self.azurite: subprocess.Popen[bytes] | None = None  # an emulator this host started

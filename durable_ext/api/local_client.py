@@ -7,8 +7,8 @@ external_events: 1.01-1.08 -> 0.54-0.62 CPU ms per event). While a host runs, a 
 loop to its own origin goes straight to the same durable HTTP API handlers: the same routes, key check,
 status codes and JSON bodies, with no socket in between. Everything else still goes over HTTP: another
 origin, a client on another thread or loop (a sync function with its own `asyncio.run`), a path no
-durable route serves, a host whose app has middlewares (tracing), and every call when the environment
-sets DURABLE_EXT_SDK_CLIENT_HTTP=1.
+durable route serves, and every call to a host whose app has middlewares (tracing) or that started with
+the setting DURABLE_EXT_SDK_CLIENT_HTTP=1.
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ class LocalWebhooks:
         self.served = 0  # calls answered in process (tests read it)
 
     def register(self, origin: str, routes: Iterable[web.RouteDef]) -> None:
-        """Serve calls to `origin` made on the running loop with `routes` (the durable API's)."""
+        """Serve calls to `origin` made on the running loop with `routes` (the durable API's), unless
+        the setting says HTTP (read here, as the host starts, like every app setting)."""
+        if os.environ.get(FORCE_HTTP_SETTING, "").strip() == "1":
+            return
         router = web.UrlDispatcher()
         router.add_routes(routes)
         self._hosts[_origin_of(origin)] = _Host(asyncio.get_running_loop(), router)
@@ -81,7 +84,7 @@ class LocalWebhooks:
         self, method: str, url_text: str, data: Any, headers: dict[str, str]
     ) -> SdkResponse | None:
         """The SDK's [status, body] for this call, or None when it must go over HTTP."""
-        if not self._hosts or os.environ.get(FORCE_HTTP_SETTING) == "1":
+        if not self._hosts:
             return None
         url = URL(url_text)
         host = self._hosts.get(str(url.origin()))

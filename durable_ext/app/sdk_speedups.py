@@ -7,6 +7,10 @@
 - The SDK's orchestration executor defines a namedtuple class in its `__init__`, i.e. for every new
   orchestration (and, without extended sessions, every episode): building a class costs about as much
   as the rest of the executor's set-up. The same class, made once per name and fields, serves them all.
+- `azure.functions` reads the app setting AZURE_FUNCTIONS_DURABLE_STRICT_TYPING from the environment on
+  every `df_dumps` and `df_loads`, several times per episode (~3% of a raised event's CPU). App settings
+  are fixed for a worker's life on Azure (changing one restarts it), so the host reads it once, as it
+  starts, through the library's own test, and answers with that.
 """
 
 from __future__ import annotations
@@ -59,9 +63,27 @@ def _namedtuple_cached(typename: str, fields: str | tuple[str, ...]) -> type:
     return collections.namedtuple(typename, fields)
 
 
+class _StrictTypingAtStart:
+    """`_is_strict_mode` answered from the value it had when the host started."""
+
+    def __init__(self, read: Callable[[], bool]) -> None:
+        self.read = read  # the library's own test of the environment
+        self.value = read()
+
+    def __call__(self) -> bool:
+        return self.value
+
+
 def install_sdk_speedups() -> None:
-    """Point the SDK's history and status models at the fast parser, and its executor at the cached
-    namedtuple (idempotent)."""
+    """Point the SDK's history and status models at the fast parser, its executor at the cached
+    namedtuple, and the strict-typing test at the setting's value now (idempotent; a host calls it once
+    its settings are in the environment)."""
+    codec = importlib.import_module("azure.functions._durable_functions")
+    strict = getattr(codec, "_is_strict_mode", None)
+    if isinstance(strict, _StrictTypingAtStart):
+        strict.value = strict.read()
+    elif callable(strict):
+        setattr(codec, "_is_strict_mode", _StrictTypingAtStart(strict))  # noqa: B010
     executor = importlib.import_module("azure.durable_functions.models.TaskOrchestrationExecutor")
     if getattr(executor, "namedtuple") is collections.namedtuple:  # noqa: B009 - a module global
         setattr(executor, "namedtuple", namedtuple_once)  # noqa: B010

@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import azure.durable_functions as df
@@ -20,26 +21,39 @@ from tests.support.host_runner import HostRunner, poll_until
 KEYS = {"masterKey": "master-secret", "systemKeys": {"durabletask_extension": "system-secret"}}
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostRunner]:
+def _keyed_host(folder: Path, *, sdk_over_http: bool) -> Iterator[HostRunner]:
     """The orchestrations app on the embedded hub, with keys (so the key check is on the path)."""
-    root = copy_app(APPS / "orchestrations", tmp_path_factory.mktemp("local") / "orchestrations")
+    root = copy_app(APPS / "orchestrations", folder / "orchestrations")
     (root / ".durable").mkdir()
     (root / ".durable" / "keys.json").write_text(json.dumps(KEYS))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AzureWebJobsStorage", "")
+        if sdk_over_http:
+            patch.setenv(FORCE_HTTP_SETTING, "1")
         runner = HostRunner(root, local_settings=settings_for("embedded", root)).start()
         yield runner
         runner.stop()
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostRunner]:
+    yield from _keyed_host(tmp_path_factory.mktemp("local"), sdk_over_http=False)
+
+
+@pytest.fixture(scope="module")
+def http_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostRunner]:
+    """The same app, started with the setting that sends the SDK's calls over HTTP."""
+    yield from _keyed_host(tmp_path_factory.mktemp("http"), sdk_over_http=True)
 
 
 def _status(host: HostRunner, client: df.DurableOrchestrationClient, instance_id: str) -> str:
     return str(host.run(client.get_status(instance_id)).runtime_status.value)
 
 
-def _round_trip(host: HostRunner, client: df.DurableOrchestrationClient, name: str) -> tuple[Any, ...]:
+def _round_trip(host: HostRunner, name: str) -> tuple[Any, ...]:
     """Start an orchestration that waits for an event, raise it, read the result; signal and read an
-    entity. Returns what the SDK reported."""
+    entity; ask for an unknown instance. Returns what the SDK reported."""
+    client = host.client()
     instance_id = host.run(client.start_new("approval", None, None))
     poll_until(lambda: _status(host, client, instance_id) == "Running")
     host.run(client.raise_event(instance_id, "Approval", True))
@@ -52,49 +66,46 @@ def _round_trip(host: HostRunner, client: df.DurableOrchestrationClient, name: s
     return status.runtime_status.value, status.output, missing.message
 
 
-def test_a_client_on_the_hosts_loop_is_served_in_process(host: HostRunner) -> None:
-    before = LOCAL_WEBHOOKS.served
-    assert _round_trip(host, host.client(), "in-process") == (
-        "Completed",
-        "true",
-        "",
-    )  # the 1.7 SDK encodes event data twice
-    assert LOCAL_WEBHOOKS.served - before >= 7  # start, raise, status, signal, reads: none over HTTP
-
-
-def test_the_setting_sends_every_call_over_http_with_the_same_answers(
-    host: HostRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    in_process = _round_trip(host, host.client(), "compare-1")
-    monkeypatch.setenv(FORCE_HTTP_SETTING, "1")
-    before = LOCAL_WEBHOOKS.served
-    assert _round_trip(host, host.client(), "compare-2") == in_process
-    assert LOCAL_WEBHOOKS.served == before
-
-
-def test_errors_are_the_same_in_process_and_over_http(
-    host: HostRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _failures(host: HostRunner) -> list[str]:
+    """What the SDK raises for an unknown orchestrator and for a wrong key."""
     assert host.host is not None
     token = host.host.urls.rpc_token
     assert token
     wrong_key = df.DurableOrchestrationClient(host.host.urls.client_binding_json().replace(token, "wrong"))
+    messages = []
+    for call in (
+        host.client().start_new("no_such_orchestrator", None, None),
+        wrong_key.start_new("approval", None, None),
+    ):
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - the SDK raises plain Exception
+            host.run(call)
+        messages.append(str(caught.value))
+    return messages
 
-    def failures() -> list[str]:
-        messages = []
-        for call in (
-            host.client().start_new("no_such_orchestrator", None, None),
-            wrong_key.start_new("approval", None, None),
-        ):
-            with pytest.raises(Exception) as caught:  # noqa: PT011 - the SDK raises plain Exception
-                host.run(call)
-            messages.append(str(caught.value))
-        return messages
 
-    in_process = failures()
+def test_a_client_on_the_hosts_loop_is_served_in_process(host: HostRunner) -> None:
+    before = LOCAL_WEBHOOKS.served
+    # "true": the 1.7 SDK encodes event data twice
+    assert _round_trip(host, "in-process") == ("Completed", "true", "")
+    assert LOCAL_WEBHOOKS.served - before >= 7  # start, raise, status, signal, reads: none over HTTP
+
+
+def test_the_setting_sends_every_call_over_http_with_the_same_answers(
+    host: HostRunner, http_host: HostRunner
+) -> None:
+    in_process = _round_trip(host, "compare")
+    before = LOCAL_WEBHOOKS.served
+    assert _round_trip(http_host, "compare") == in_process
+    assert LOCAL_WEBHOOKS.served == before
+
+
+def test_errors_are_the_same_in_process_and_over_http(host: HostRunner, http_host: HostRunner) -> None:
+    before = LOCAL_WEBHOOKS.served
+    in_process = _failures(host)
+    assert LOCAL_WEBHOOKS.served - before == 2
     assert "no_such_orchestrator" in in_process[0] and "Unauthorized" in in_process[1]
-    monkeypatch.setenv(FORCE_HTTP_SETTING, "1")
-    assert failures() == in_process
+    assert _failures(http_host) == in_process
+    assert LOCAL_WEBHOOKS.served - before == 2
 
 
 def test_a_client_on_another_loop_goes_over_http(host: HostRunner, monkeypatch: pytest.MonkeyPatch) -> None:

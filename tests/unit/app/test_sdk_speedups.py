@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from dateutil.parser import parse as dateutil_parse
 
 from durable_ext.app.sdk_speedups import install_sdk_speedups, parse_timestamp_like_dateutil
@@ -40,3 +41,14 @@ def test_the_executor_s_namedtuple_is_built_once_and_behaves_as_before() -> None
     assert type(completed) is type(second.event_to_SetTaskValuePayload[HistoryEventType.TASK_COMPLETED])
     assert (completed.is_success, completed.task_id_key) == (True, "TaskScheduledId")
     assert completed._fields == ("is_success", "task_id_key")
+
+
+def test_strict_typing_is_read_as_the_host_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.functions import _durable_functions as codec
+
+    monkeypatch.setenv("AZURE_FUNCTIONS_DURABLE_STRICT_TYPING", "1")
+    install_sdk_speedups()
+    monkeypatch.setenv("AZURE_FUNCTIONS_DURABLE_STRICT_TYPING", "0")
+    assert codec._is_strict_mode() is True  # the value it had at install
+    install_sdk_speedups()  # the next host start reads it again
+    assert codec._is_strict_mode() is False
