@@ -55,17 +55,33 @@ class LocalRequest(dict[str, Any]):
         return self._body
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 @dataclass
 class _Host:
     loop: asyncio.AbstractEventLoop
     router: web.UrlDispatcher
 
 
+@dataclass(frozen=True)
+class _Route:
+    """Where one URL goes: its host, the handler and the path's parameters."""
+
+    host: _Host
+    url: URL
+    handler: Handler
+    match_info: dict[str, str]
+
+
 class LocalWebhooks:
     """The hosts of this process whose durable API serves SDK calls in process, by origin."""
 
+    ROUTES_KEPT = 1024  # resolved URLs remembered (a client repeats its URLs: raise to one instance, ...)
+
     def __init__(self) -> None:
         self._hosts: dict[str, _Host] = {}
+        self._routes: dict[tuple[str, str], _Route] = {}
         self.served = 0  # calls answered in process (tests read it)
 
     def register(self, origin: str, routes: Iterable[web.RouteDef]) -> None:
@@ -76,9 +92,11 @@ class LocalWebhooks:
         router = web.UrlDispatcher()
         router.add_routes(routes)
         self._hosts[_origin_of(origin)] = _Host(asyncio.get_running_loop(), router)
+        self._routes.clear()
 
     def unregister(self, origin: str) -> None:
         self._hosts.pop(_origin_of(origin), None)
+        self._routes.clear()
 
     async def call(
         self, method: str, url_text: str, data: Any, headers: dict[str, str]
@@ -86,30 +104,37 @@ class LocalWebhooks:
         """The SDK's [status, body] for this call, or None when it must go over HTTP."""
         if not self._hosts:
             return None
-        url = URL(url_text)
-        host = self._hosts.get(str(url.origin()))
-        if host is None or host.loop is not asyncio.get_running_loop():
+        route = self._routes.get((method, url_text)) or await self._resolve(method, url_text)
+        if route is None or route.host.loop is not asyncio.get_running_loop():
             return None
         body = b"" if data is None else json.dumps(data).encode()
         fields = CIMultiDict(headers)
         if data is not None:
             fields["Content-Type"] = "application/json"  # as aiohttp's json= sends it
-        request = LocalRequest(method, url, body, fields)
-        match = await host.router.resolve(cast(web.Request, request))
-        if match.http_exception is not None:  # no durable route: HTTP gives the real answer
-            return None
-        request.match_info = dict(match)
-        handler = cast(Callable[[web.Request], Awaitable[web.StreamResponse]], match.handler)
+        request = LocalRequest(method, route.url, body, fields)
+        request.match_info = dict(route.match_info)
         # Its own task, shielded: as over HTTP, a caller that gives up does not cut the handler off
         # half-way through (say between locking an instance and committing its episode).
-        response = await asyncio.shield(asyncio.ensure_future(_answer(handler, request, url_text)))
+        response = await asyncio.shield(asyncio.ensure_future(_answer(route.handler, request, url_text)))
         self.served += 1
         return response
 
+    async def _resolve(self, method: str, url_text: str) -> _Route | None:
+        url = URL(url_text)
+        host = self._hosts.get(str(url.origin()))
+        if host is None:
+            return None
+        match = await host.router.resolve(cast(web.Request, LocalRequest(method, url, b"", CIMultiDict())))
+        if match.http_exception is not None:  # no durable route: HTTP gives the real answer
+            return None
+        route = _Route(host, url, cast(Handler, match.handler), dict(match))
+        if len(self._routes) >= self.ROUTES_KEPT:
+            self._routes.clear()
+        self._routes[(method, url_text)] = route
+        return route
 
-async def _answer(
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]], request: LocalRequest, url: str
-) -> SdkResponse:
+
+async def _answer(handler: Handler, request: LocalRequest, url: str) -> SdkResponse:
     try:
         response = await handler(cast(web.Request, request))
     except Exception:  # what aiohttp's server does with a handler's error: log it, answer 500
