@@ -38,7 +38,8 @@ SdkResponse = list[Any]  # [status, decoded JSON body], what the SDK's request h
 
 class LocalRequest(dict[str, Any]):
     """What the durable API handlers read of an `aiohttp.web.Request`, built from a call's arguments.
-    A dict, as a request is a mapping for per-request values (the tracing middleware's traceparent)."""
+    A dict, as a request is a mapping of per-request values: the start handler reads the traceparent a
+    tracing middleware would put there (none does here: a host with middlewares is never served here)."""
 
     def __init__(self, method: str, url: URL, body: bytes, headers: CIMultiDict[str]) -> None:
         super().__init__()
