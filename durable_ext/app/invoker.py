@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from collections.abc import Callable, Mapping
@@ -14,6 +13,7 @@ from azure.functions.meta import Datum, get_binding_registry
 from durable_ext.app.context import THREAD_LOCAL, InvocationContext, Out
 from durable_ext.app.signature import ParamPlan, plan_parameters
 from durable_ext.app.spec import BindingSpec, FunctionSpec, InvocationRequest, InvocationResult, Invoker
+from durable_ext.threads import run_on
 
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ class InProcessInvoker:
                 if isinstance(executor, InlineExecutor):
                     call()  # no future to wrap and no loop wake-up to wait for
                 else:
-                    await asyncio.get_running_loop().run_in_executor(executor or self._pool, call)
+                    await run_on(executor or self._pool, call)
         except (Exception, SystemExit) as exc:  # user code must never take the host down
             result.error = exc
             result.return_value = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import fcntl
+import functools
 import json
 import sqlite3
 import threading
@@ -25,6 +26,7 @@ from ..engine.history import HistoryEvent, dumps_event, loads_event
 from ..engine.messages import TaskMessage
 from ..engine.orchestration import EpisodeCommit
 from ..engine.status import InstanceState, RuntimeStatus
+from ..threads import run_on
 from .base import (
     RUNNING_STATES,
     ActivityWorkItem,
@@ -162,7 +164,9 @@ class SqliteTaskHubStore:
         self._pending_writes.append((fn, after_commit, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            loop.run_in_executor(self._executor, self._flush, loop)
+            # Not run_in_executor: nothing awaits the flush itself (each write's future is resolved by
+            # it), and wrapping it would cost a second wake-up of the loop per flush.
+            self._executor.submit(self._flush, loop)
         return await future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -172,8 +176,11 @@ class SqliteTaskHubStore:
             batch.append(self._pending_writes.popleft())
         if not batch:
             return
-        with self._conn_lock:
-            outcomes = self._flush_batch(batch)
+        try:
+            with self._conn_lock:
+                outcomes = self._flush_batch(batch)
+        except BaseException as exc:  # noqa: BLE001 - e.g. BEGIN failed: every waiting writer hears it
+            outcomes = [(future, None, exc) for _, _, future in batch]
         loop.call_soon_threadsafe(_resolve, outcomes)
 
     def _flush_batch(
@@ -202,8 +209,7 @@ class SqliteTaskHubStore:
         return outcomes
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, fn)
+        return await run_on(self._executor, functools.partial(self._call, fn))
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T], *, polled: bool = True) -> T:
         """A short read (or a lock taken by reading): done on the caller's thread when the connection
