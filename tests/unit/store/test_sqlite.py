@@ -4,6 +4,7 @@ reads done on the caller's thread while still never overlapping the store thread
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -166,5 +167,20 @@ def test_reads_answered_at_once_still_let_other_tasks_run(tmp_path: Path) -> Non
             if other.done():
                 break
         assert other.done() and other.result() == "ran"
+
+    with_store(tmp_path, body)
+
+
+def test_writes_whose_transaction_cannot_begin_all_hear_why(tmp_path: Path) -> None:
+    async def body(store: SqliteTaskHubStore, clock: FakeClock) -> None:
+        assert store._conn is not None
+        with store._conn_lock:
+            store._conn.execute("BEGIN")  # left open, so the group commit's BEGIN IMMEDIATE fails
+        writes = [asyncio.ensure_future(store.write(lambda conn: None)) for _ in range(3)]
+        outcomes = await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), timeout=10)
+        assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
+        with store._conn_lock:
+            store._conn.execute("ROLLBACK")
+        assert await store.write(lambda conn: "written") == "written"
 
     with_store(tmp_path, body)
