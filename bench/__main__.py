@@ -24,13 +24,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .azurite import AzuriteStartError, RunningAzurite, start_azurite
+from .azurite import AzuriteStartError, start_azurite
 from .azurite_rate import measure_raw_rates
 from .floors import measure_floors
 from .model import CPU_MS, WORKLOADS, WORKLOADS_BY_NAME, CpuMeter, Result, Workload, WorkloadTimeout
@@ -132,16 +132,16 @@ def run_ours(name: str, scratch: Path, store: OurStore, params: dict[str, int]) 
 
 @dataclass
 class OurColumn:
-    """One store our host runs on; `error` (Azurite would not start) makes every cell n/a."""
+    """One store our host runs on; `error` (Azurite would not start) makes every cell n/a. On Azurite,
+    `store` names the column only: each cell runs on an emulator of its own (`azurite_cell`)."""
 
     system: System
     store: OurStore | None
     error: str | None = None
-    emulator: RunningAzurite | None = None  # waited on after each of its cells until it is quiet
 
 
-def start_azurite_column(stack: ExitStack, quick: bool) -> tuple[OurColumn, AzuriteFigures]:
-    """Start the bench's Azurite (stopped when `stack` closes) and measure its raw request rate."""
+def start_azurite_column(quick: bool) -> tuple[OurColumn, AzuriteFigures]:
+    """Measure the raw request rate of a fresh Azurite (stopped afterwards): the Azurite column's ceiling."""
     label = "ours (Azurite)"
     print("starting Azurite ...", file=sys.stderr, flush=True)
     try:
@@ -150,13 +150,32 @@ def start_azurite_column(stack: ExitStack, quick: bool) -> tuple[OurColumn, Azur
         print(f"Azurite: n/a: {exc}", file=sys.stderr, flush=True)
         column = OurColumn(System("ours", label, AZURITE, _version("durable_ext"), str(exc)), None, str(exc))
         return column, AzuriteFigures(None, error=str(exc))
-    stack.callback(azurite.stop)
-    print("Azurite raw request rate ...", file=sys.stderr, flush=True)
-    raw = measure_raw_rates(azurite.connection_string, azurite.process.pid, seconds=1.5 if quick else 3.0)
-    azurite.settle()
+    try:
+        print("Azurite raw request rate ...", file=sys.stderr, flush=True)
+        raw = measure_raw_rates(azurite.connection_string, azurite.process.pid, seconds=1.5 if quick else 3.0)
+    finally:
+        azurite.stop()
     store = azurite_store(azurite.connection_string)
-    column = OurColumn(System("ours", label, AZURITE, _version("durable_ext")), store, emulator=azurite)
+    column = OurColumn(System("ours", label, AZURITE, _version("durable_ext")), store)
     return column, AzuriteFigures(azurite.version, raw)
+
+
+def azurite_cell(column: OurColumn, name: str, scratch: Path, params: dict[str, int]) -> Result:
+    """One workload on an Azurite started for it alone and stopped after it. One emulator for the whole run
+    stalled for 40-100 s once a minute: in memory, Azurite keeps every queue message in an extent of its own,
+    and its queue garbage collection (every 60 s) removes the dead ones at a cost that grows with the square
+    of their number (the README's Benchmarks section has the figures). A fresh emulator per cell keeps each
+    cell inside the first minute, before its first collection with anything to collect."""
+    try:
+        azurite = start_azurite()
+    except AzuriteStartError as exc:
+        return Result.not_available(f"{column.system.label}: {exc}")
+    try:
+        assert column.store is not None
+        store = replace(column.store, connection_string=azurite.connection_string)
+        return run_ours(name, scratch, store, params)
+    finally:
+        azurite.stop()
 
 
 def ours_cell(
@@ -165,8 +184,10 @@ def ours_cell(
     """Our host on one store, or n/a: Azurite did not start, or the workload does not fit it."""
     if column.store is None:
         return Result.not_available(f"{column.system.label}: {column.error}")
-    if column.store.key == AZURITE and workload.azurite_na:
-        return Result.not_available(f"{column.system.label}: {workload.azurite_na}")
+    if column.store.key == AZURITE:
+        if workload.azurite_na:
+            return Result.not_available(f"{column.system.label}: {workload.azurite_na}")
+        return azurite_cell(column, name, scratch, params)
     return run_ours(name, scratch, column.store, params)
 
 
@@ -269,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 embedded = System("ours", "ours (embedded)", EMBEDDED.key, _version("durable_ext"))
                 columns.append(OurColumn(embedded, EMBEDDED))
             if args.store in ("azurite", "both"):
-                column, azurite = start_azurite_column(stack, args.quick)
+                column, azurite = start_azurite_column(args.quick)
                 columns.append(column)
             peers = [] if args.no_peers else start_peers(stack, scratch)
             # One workload at a time on every system, so a busy spell on the machine hits all of them alike.
@@ -282,9 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         run.ours_params[c.system.store] = params
                         print(f"  ({c.system.label}: {params})", file=sys.stderr, flush=True)
                     settled_heap()
-                    run.ours[c.system.store] = cell = ours_cell(c, run.workload, name, scratch, params)
-                    if c.emulator is not None:  # its after-work would otherwise land on the next cell
-                        cell.detail["azurite_settle_s"] = round(c.emulator.settle(), 2)
+                    run.ours[c.system.store] = ours_cell(c, run.workload, name, scratch, params)
                 for p in peers:
                     key = p.system.key
                     if p.peer is None:

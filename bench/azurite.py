@@ -1,14 +1,15 @@
 """The bench's own Azurite: the project's pinned emulator, in memory, on loopback ports the OS picks
 (`durable_ext.store.azurite_launcher.start_private_azurite`).
 
-Started once per run when the Azurite column is wanted and stopped at the end, so a developer's Azurite on
-the default ports is neither used nor disturbed.
+One is started to measure the raw request rate, and a fresh one for each Azurite cell (see
+`bench.__main__.azurite_cell`), each stopped after it, so a developer's Azurite on the default ports is
+neither used nor disturbed.
 """
 
 from __future__ import annotations
 
+import functools
 import subprocess
-import time
 from dataclasses import dataclass
 
 from durable_ext.store.azurite_launcher import (
@@ -17,8 +18,6 @@ from durable_ext.store.azurite_launcher import (
     pinned_azurite,
     start_private_azurite,
 )
-
-from .azurite_rate import cpu_seconds
 
 AzuriteStartError = AzuriteUnavailableError
 
@@ -39,21 +38,8 @@ class RunningAzurite:
     def stop(self) -> None:
         self.azurite.stop()
 
-    def settle(self, *, busy_share: float = 0.05, window: float = 0.25, limit: float = 10.0) -> float:
-        """Wait until the emulator is quiet (under `busy_share` of a core over `window` s), at most
-        `limit` s, and return the seconds waited. After a workload it keeps working for a while (queue
-        clean-up, garbage collection) on the same two cores, which would land on the next cell."""
-        began = time.monotonic()
-        before = cpu_seconds(self.process.pid)
-        while before is not None and time.monotonic() - began < limit:
-            time.sleep(window)
-            after = cpu_seconds(self.process.pid)
-            if after is None or after - before <= busy_share * window:
-                break
-            before = after
-        return time.monotonic() - began
 
-
+@functools.cache  # asked once per run, though each cell starts an emulator
 def _version() -> str | None:
     azurite = pinned_azurite()
     if azurite is None:
