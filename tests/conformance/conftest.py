@@ -24,7 +24,7 @@ from durable_ext.config import StorageProviderSettings
 from durable_ext.store.azure import AzureStorageTaskHubStore
 from durable_ext.store.base import TaskHubStore
 from durable_ext.store.sqlite import SqliteTaskHubStore
-from tests.store_azure.azurite import shared_azurite, stop_shared_azurite
+from tests.store_azure.azurite import shared_azurite
 
 START = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
 
@@ -85,10 +85,6 @@ def azure_hub(tmp_path: Path, clock: FakeClock) -> Iterator[StoreFactory]:
             await store.close()
 
     asyncio.run(delete_hub())
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    stop_shared_azurite()
 
 
 def xfail_on(request: pytest.FixtureRequest, backend_name: str, reason: str) -> None:

@@ -14,14 +14,14 @@ import pytest
 from durable_ext.config import StorageProviderSettings
 from durable_ext.store.azure import AzureStorageTaskHubStore, LeaseTimings
 
-from .azurite import shared_azurite, stop_shared_azurite
+from .azurite import shared_azurite
 
 
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[str]:
-    """The connection string of the session's Azurite (started on first use, stopped at the end)."""
-    yield shared_azurite().connection_string
-    stop_shared_azurite()
+@pytest.fixture(scope="module")
+def azurite() -> str:
+    """The connection string of the shared Azurite (started on first use; replaced between modules when
+    old, see `tests/store_azure/azurite.py`; stopped at the end of the session)."""
+    return shared_azurite().connection_string
 
 
 def unique_hub(prefix: str = "Test") -> str:
