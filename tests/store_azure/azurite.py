@@ -35,7 +35,7 @@ def start_azurite() -> PrivateAzurite:
 
 
 def shared_azurite() -> PrivateAzurite:
-    """The session's Azurite, started on first use."""
+    """The shared Azurite, started on first use (and again after `recycle_shared_azurite_if_old`)."""
     global _shared, _started_at
     with _lock:
         if _shared is None or _shared.process.poll() is not None:
