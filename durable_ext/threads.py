@@ -27,18 +27,20 @@ async def run_on(executor: Executor, fn: Callable[[], T]) -> T:
 def _run_into(fn: Callable[[], T], future: asyncio.Future[T], loop: asyncio.AbstractEventLoop) -> None:
     if future.cancelled():  # read from this thread: at worst a call just cancelled still runs, as above
         return
+    value: Any = None
+    error: BaseException | None = None
     try:
-        outcome: tuple[Any, BaseException | None] = (fn(), None)
+        value = fn()
     except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
-        outcome = (None, exc)
+        error = exc
     with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is left to hear it
-        loop.call_soon_threadsafe(_settle, future, outcome)
+        loop.call_soon_threadsafe(settle, future, value, error)
 
 
-def _settle(future: asyncio.Future[T], outcome: tuple[Any, BaseException | None]) -> None:
+def settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    """On the loop's thread: hand a worker's outcome to its caller, unless the caller gave up."""
     if future.cancelled():
         return
-    value, error = outcome
     if error is not None:
         future.set_exception(error)
     else:

@@ -26,7 +26,7 @@ from ..engine.history import HistoryEvent, dumps_event, loads_event
 from ..engine.messages import TaskMessage
 from ..engine.orchestration import EpisodeCommit
 from ..engine.status import InstanceState, RuntimeStatus
-from ..threads import run_on
+from ..threads import run_on, settle
 from .base import (
     RUNNING_STATES,
     ActivityWorkItem,
@@ -728,12 +728,7 @@ def _earliest_future(conn: sqlite3.Connection, now: float) -> float | None:
 
 def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
     for future, value, error in outcomes:
-        if future.cancelled():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
+        settle(future, value, error)
 
 
 _INSTANCE_COLUMNS = (
