@@ -24,7 +24,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
@@ -133,7 +133,7 @@ def run_ours(name: str, scratch: Path, store: OurStore, params: dict[str, int]) 
 @dataclass
 class OurColumn:
     """One store our host runs on; `error` (Azurite would not start) makes every cell n/a. On Azurite,
-    `store` names the column only: each cell runs on an emulator of its own (`azurite_cell`)."""
+    `store` has no connection string: each cell runs on an emulator of its own (`azurite_cell`)."""
 
     system: System
     store: OurStore | None
@@ -155,8 +155,7 @@ def start_azurite_column(quick: bool) -> tuple[OurColumn, AzuriteFigures]:
         raw = measure_raw_rates(azurite.connection_string, azurite.process.pid, seconds=1.5 if quick else 3.0)
     finally:
         azurite.stop()
-    store = azurite_store(azurite.connection_string)
-    column = OurColumn(System("ours", label, AZURITE, _version("durable_ext")), store)
+    column = OurColumn(System("ours", label, AZURITE, _version("durable_ext")), azurite_store(""))
     return column, AzuriteFigures(azurite.version, raw)
 
 
@@ -171,9 +170,7 @@ def azurite_cell(column: OurColumn, name: str, scratch: Path, params: dict[str, 
     except AzuriteStartError as exc:
         return Result.not_available(f"{column.system.label}: {exc}")
     try:
-        assert column.store is not None
-        store = replace(column.store, connection_string=azurite.connection_string)
-        return run_ours(name, scratch, store, params)
+        return run_ours(name, scratch, azurite_store(azurite.connection_string), params)
     finally:
         azurite.stop()
 
